@@ -1,0 +1,1 @@
+"""finbot: the customer front end of an online wealth-management platform."""

@@ -1,0 +1,9 @@
+"""The telegram channel."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+
+def setup(app: web.Application) -> None:
+    """Placeholder until the telegram channel lands."""

@@ -1,0 +1,9 @@
+"""The webchat channel."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+
+def setup(app: web.Application) -> None:
+    """Placeholder until the webchat channel lands."""

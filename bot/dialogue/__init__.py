@@ -1,0 +1,1 @@
+"""The dialogue engine: state, slot filling, confirmation, routing."""

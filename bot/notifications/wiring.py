@@ -1,0 +1,9 @@
+"""Installs the notifications area into the app (routes, background tasks, AppKeys)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+
+def setup(app: web.Application) -> None:
+    """Placeholder until the notifications area lands."""

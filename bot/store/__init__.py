@@ -1,0 +1,1 @@
+"""All SQLAlchemy code of the bot: engine, models (one module per area), queries."""

@@ -1,0 +1,3 @@
+"""Tables and queries for the notifications area."""
+
+from bot.store.db import Base  # noqa: F401
