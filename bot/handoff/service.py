@@ -13,7 +13,10 @@ from weakref import WeakKeyDictionary
 from bot import locales
 from bot.handoff.live import LiveHub
 from bot.handoff.schedule import StaffedHours, eta_minutes
+from bot.security import audit
+from bot.security.masking import mask_text
 from bot.settings import Settings, get_settings
+from bot.store import conversations
 from bot.store import handoff as store
 from bot.store.db import Database, utcnow
 from bot.types import Button, Lang, Outgoing
@@ -102,37 +105,21 @@ def runtime(db: Database) -> Runtime:
 # ---------------------------------------------------------------- seams of other areas
 
 
-def _mask_text(text: str) -> str:
-    try:
-        from bot.security.masking import mask_text
-    except ImportError:  # until the security area lands: mask long digit runs ourselves
-        return re.sub(r"\d{7,}", lambda m: m.group()[:3] + "*" * (len(m.group()) - 7) + m.group()[-4:], text)
-    return mask_text(text)
-
-
-async def _audit(session: Any, kind: str, *, actor: str, subject: str | None, details: dict[str, Any]) -> None:
-    try:
-        from bot.security.audit import record
-    except ImportError:  # until the security area lands
-        return
-    await record(session, kind, actor=actor, subject=subject, details=details)
+_mask_text = mask_text
+_audit = audit.record
 
 
 async def _conversation_address(session: Any, conversation_id: int) -> tuple[str | None, str | None]:
-    """(sender, customer_id) of a conversation from the engine's store, when it exists."""
-    try:
-        from bot.store.conversations import get_conversation  # type: ignore[attr-defined]
-    except ImportError:
-        return None, None
-    conv = await get_conversation(session, conversation_id)
+    """(sender, customer_id) of a conversation from the engine's store."""
+    conv = await conversations.get_conversation(session, conversation_id)
     if conv is None:
         return None, None
-    return getattr(conv, "sender", None), getattr(conv, "customer_id", None)
+    return conv.sender, conv.customer_id
 
 
 def _actor(agent: store.Agent) -> str:
-    # Pseudonymous: the audit trail names the account id, never a person.
-    return f"agent#{agent.id}"
+    # The audit module pseudonymises prefixed ids: no staff name lands in the trail.
+    return f"agent:{agent.username}"
 
 
 # ---------------------------------------------------------------- engine-facing API
@@ -239,8 +226,8 @@ async def open_ticket(
             await _audit(
                 s,
                 "handoff_opened",
-                actor=f"conversation#{conversation_id}",
-                subject=f"ticket#{ticket.id}",
+                actor=f"conversation:{conversation_id}",
+                subject=f"ticket:{ticket.id}",
                 details={"reason": reason, "channel": channel, "intent": intent},
             )
         elif summary and not ticket.summary:
@@ -371,7 +358,7 @@ async def claim(db: Database, ticket_id: int, agent: store.Agent) -> store.Ticke
         if not await store.claim(s, ticket_id, agent.username, now):
             raise HandoffError("already_claimed", 409)
         await store.add_message(s, ticket_id, store.SYSTEM, agent.username, "claimed", now)
-        await _audit(s, "agent_claim", actor=_actor(agent), subject=f"ticket#{ticket_id}", details={})
+        await _audit(s, "agent_claim", actor=_actor(agent), subject=f"ticket:{ticket_id}", details={})
         ticket = await store.get_ticket(s, ticket_id)  # type: ignore[assignment]
         joined = Outgoing(text=locales.translate(ticket.lang, "handoff.agent_joined"))  # type: ignore[arg-type]
         queued = await _deliver(db, s, ticket, joined, f"handoff:{ticket_id}:joined:{agent.username}")
@@ -391,7 +378,7 @@ async def reply(db: Database, ticket_id: int, agent: store.Agent, text: str) -> 
         ticket = await _open_for_agent(s, ticket_id, agent, need_owner=True)
         msg = await store.add_message(s, ticket_id, store.AGENT, agent.username, text, now)
         await store.mark_first_reply(s, ticket_id, now)
-        await _audit(s, "agent_reply", actor=_actor(agent), subject=f"ticket#{ticket_id}", details={"chars": len(text)})
+        await _audit(s, "agent_reply", actor=_actor(agent), subject=f"ticket:{ticket_id}", details={"chars": len(text)})
         out = Outgoing(text=text)
         queued = await _deliver(db, s, ticket, out, f"handoff:{ticket_id}:msg:{msg.id}")
     if not queued:
@@ -428,7 +415,7 @@ async def transfer(db: Database, ticket_id: int, agent: store.Agent, to_username
             raise HandoffError("not_your_ticket", 403)
         await store.add_message(s, ticket_id, store.SYSTEM, agent.username, f"transferred to {to_username}", utcnow())
         await _audit(
-            s, "agent_transfer", actor=_actor(agent), subject=f"ticket#{ticket_id}", details={"to": f"agent#{target.agent.id}"}
+            s, "agent_transfer", actor=_actor(agent), subject=f"ticket:{ticket_id}", details={"to": audit.party(f"agent:{to_username}")}
         )
         ticket = await store.get_ticket(s, ticket_id)  # type: ignore[assignment]
     runtime(db).hub.publish({"type": "queue"})
@@ -455,10 +442,10 @@ async def _close(db: Database, ticket_id: int, agent: store.Agent, state: str) -
                 text=locales.translate(lang, "handoff.resolved") + "\n" + locales.translate(lang, "handoff.rate_prompt"),
                 buttons=rating_buttons(lang),
             )
-            await _audit(s, "agent_resolve", actor=_actor(agent), subject=f"ticket#{ticket_id}", details={})
+            await _audit(s, "agent_resolve", actor=_actor(agent), subject=f"ticket:{ticket_id}", details={})
         else:
             out = Outgoing(text=locales.translate(lang, "handoff.returned"))
-            await _audit(s, "agent_return", actor=_actor(agent), subject=f"ticket#{ticket_id}", details={})
+            await _audit(s, "agent_return", actor=_actor(agent), subject=f"ticket:{ticket_id}", details={})
         await store.add_message(s, ticket_id, store.SYSTEM, agent.username, state, now)
         queued = await _deliver(db, s, ticket, out, f"handoff:{ticket_id}:{state}")
         ticket = await store.get_ticket(s, ticket_id)  # type: ignore[assignment]
@@ -514,7 +501,7 @@ async def take_over(
                 await store.claim(s, ticket.id, agent.username, now)
             elif ticket.agent != agent.username:
                 raise HandoffError("already_claimed", 409)
-        await _audit(s, "agent_claim", actor=_actor(agent), subject=f"ticket#{ticket.id}", details={"takeover": True})
+        await _audit(s, "agent_claim", actor=_actor(agent), subject=f"ticket:{ticket.id}", details={"takeover": True})
         ticket = await store.get_ticket(s, ticket.id)  # type: ignore[assignment]
         joined = Outgoing(text=locales.translate(lang, "handoff.agent_joined"))
         queued = await _deliver(db, s, ticket, joined, f"handoff:{ticket.id}:joined:{agent.username}")

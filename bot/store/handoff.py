@@ -7,13 +7,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     DateTime,
     ForeignKey,
     Integer,
     String,
-    Text,
     delete,
     func,
     select,
@@ -23,13 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bot.crypto import EncryptedJSON, EncryptedText
 from bot.store.db import Base, as_utc, utcnow
-
-try:  # the security area's encrypted column types; plain columns until they land
-    from bot.crypto import EncryptedJSON, EncryptedText
-except ImportError:  # pragma: no cover - depends on another area's progress
-    EncryptedJSON = JSON  # type: ignore[misc,assignment]
-    EncryptedText = Text  # type: ignore[misc,assignment]
 
 # Ticket states. "returned" = handed back to the bot without a human resolution.
 WAITING, ASSIGNED, RESOLVED, RETURNED = "waiting", "assigned", "resolved", "returned"
@@ -55,10 +48,10 @@ class HandoffTicketRow(Base):
     lang: Mapped[str] = mapped_column(String(2))
     reason: Mapped[str] = mapped_column(String(32))
     intent: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    entities: Mapped[Any] = mapped_column(EncryptedJSON, default=dict)
+    entities: Mapped[Any] = mapped_column(EncryptedJSON("handoff_tickets.entities"), default=dict)
     customer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    summary: Mapped[Any] = mapped_column(EncryptedJSON, nullable=True)  # masked facts only
-    transcript: Mapped[Any] = mapped_column(EncryptedJSON, default=list)
+    summary: Mapped[Any] = mapped_column(EncryptedJSON("handoff_tickets.summary"), nullable=True)  # masked facts only
+    transcript: Mapped[Any] = mapped_column(EncryptedJSON("handoff_tickets.transcript"), default=list)
     priority: Mapped[int] = mapped_column(Integer, default=1)
     state: Mapped[str] = mapped_column(String(16), default=WAITING, index=True)
     staffed: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -78,7 +71,7 @@ class HandoffMessageRow(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("handoff_tickets.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     author: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    text: Mapped[str] = mapped_column(EncryptedText)
+    text: Mapped[str] = mapped_column(EncryptedText("handoff_messages.text"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.crypto import KeyRing, install_keyring
 from bot.handoff import service
 from bot.settings import Settings
 from bot.store.db import Database
@@ -64,6 +65,12 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     url, name = await _pg_database()
     yield url
     await _drop_pg(name)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _keyring() -> None:
+    # A throwaway key ring: tests never touch the checkout's var/keys.json.
+    install_keyring(KeyRing.generate())
 
 
 @pytest.fixture
