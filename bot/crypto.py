@@ -118,7 +118,8 @@ class KeyRing:
             "primary": self._primary,
             "pseudonym_key": base64.b64encode(self._pseudonym_key).decode(),
             "keys": [
-                {"id": kid, "key": base64.b64encode(key).decode()} for kid, key in self._keys.items()
+                {"id": kid, "key": base64.b64encode(key).decode()}
+                for kid, key in self._keys.items()
             ],
             "updated_at": datetime.now(UTC).isoformat(),
         }
@@ -222,7 +223,9 @@ class KeyRing:
         try:
             return aead.decrypt(nonce, ct, aad or None)
         except InvalidTag:
-            raise DecryptionError("ciphertext failed authentication (tampered or wrong context)") from None
+            raise DecryptionError(
+                "ciphertext failed authentication (tampered or wrong context)"
+            ) from None
 
     @staticmethod
     def key_id_of(blob: bytes) -> str:

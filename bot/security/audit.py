@@ -49,8 +49,23 @@ _REDACT_KEY = re.compile(
 )
 # Keys that look like the above but only hold machine identifiers or enums.
 _SAFE_KEYS = frozenset(
-    {"order_id", "complaint_id", "ticket_id", "product", "product_code", "status", "reason",
-     "channel", "lang", "intent", "side", "category", "kind", "risk_code", "key_id"}
+    {
+        "order_id",
+        "complaint_id",
+        "ticket_id",
+        "product",
+        "product_code",
+        "status",
+        "reason",
+        "channel",
+        "lang",
+        "intent",
+        "side",
+        "category",
+        "kind",
+        "risk_code",
+        "key_id",
+    }
 )
 _BATCH = 1000
 
@@ -193,7 +208,9 @@ def _clean(value: Any, key: str | None = None) -> Any:
 
 def _canonical_details(details: Mapping[str, Any]) -> str:
     cleaned = _clean(dict(details))
-    return json.dumps(cleaned, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return json.dumps(
+        cleaned, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_json_default
+    )
 
 
 def _iso(value: datetime) -> str:
@@ -202,8 +219,15 @@ def _iso(value: datetime) -> str:
 
 def _hash(row: Mapping[str, Any]) -> str:
     canonical = json.dumps(
-        [row["seq"], _iso(row["at"]), row["kind"], row["actor"], row["subject"], row["details"],
-         row["prev_hash"]],
+        [
+            row["seq"],
+            _iso(row["at"]),
+            row["kind"],
+            row["actor"],
+            row["subject"],
+            row["details"],
+            row["prev_hash"],
+        ],
         ensure_ascii=False,
         separators=(",", ":"),
     )
@@ -211,7 +235,9 @@ def _hash(row: Mapping[str, Any]) -> str:
 
 
 async def _read_head(session: AsyncSession) -> _Head | None:
-    head = (await session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID))).scalar_one_or_none()
+    head = (
+        await session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID))
+    ).scalar_one_or_none()
     if head is None:
         return None
     return _Head(head.last_seq, head.last_hash, head.anchor_seq, head.anchor_hash)
@@ -224,21 +250,30 @@ async def _walk(
     expected, prev = start_seq + 1, start_hash
     while expected <= upto:
         rows = (
-            await session.execute(
-                select(AuditEvent)
-                .where(AuditEvent.seq >= expected, AuditEvent.seq <= upto)
-                .order_by(AuditEvent.seq)
-                .limit(_BATCH)
+            (
+                await session.execute(
+                    select(AuditEvent)
+                    .where(AuditEvent.seq >= expected, AuditEvent.seq <= upto)
+                    .order_by(AuditEvent.seq)
+                    .limit(_BATCH)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         if not rows:
             return AuditProblem(expected, "missing"), expected - 1, prev
         for row in rows:
             if row.seq != expected:
                 return AuditProblem(expected, "missing"), expected - 1, prev
             data = {
-                "seq": row.seq, "at": row.at, "kind": row.kind, "actor": row.actor,
-                "subject": row.subject, "details": row.details, "prev_hash": row.prev_hash,
+                "seq": row.seq,
+                "at": row.at,
+                "kind": row.kind,
+                "actor": row.actor,
+                "subject": row.subject,
+                "details": row.details,
+                "prev_hash": row.prev_hash,
             }
             if _hash(data) != row.hash:
                 return AuditProblem(row.seq, "edited"), expected - 1, prev
@@ -316,7 +351,10 @@ async def purge(db: Database, older_than: timedelta, *, now: datetime | None = N
             .values(anchor_seq=cut, anchor_hash=cut_hash, purged_at=utcnow())
         )
         await record(
-            session, "audit_purged", actor="system", subject=None,
+            session,
+            "audit_purged",
+            actor="system",
+            subject=None,
             details={"through_seq": cut, "rows": purged, "cutoff": cutoff.isoformat()},
         )
     return purged
@@ -334,14 +372,20 @@ async def entries_for(db: Database, subject: str, *, limit: int = 200) -> list[A
     """Audit rows about one subject (given in clear, e.g. "conversation:42"), newest first."""
     async with db.sessions() as session:
         rows = (
-            await session.execute(
-                select(AuditEvent)
-                .where(AuditEvent.subject == party(subject))
-                .order_by(AuditEvent.seq.desc())
-                .limit(limit)
+            (
+                await session.execute(
+                    select(AuditEvent)
+                    .where(AuditEvent.subject == party(subject))
+                    .order_by(AuditEvent.seq.desc())
+                    .limit(limit)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         return [
-            AuditEntry(r.seq, as_utc(r.at) or r.at, r.kind, r.actor, r.subject, json.loads(r.details))
+            AuditEntry(
+                r.seq, as_utc(r.at) or r.at, r.kind, r.actor, r.subject, json.loads(r.details)
+            )
             for r in rows
         ]
