@@ -64,6 +64,9 @@ def create_app(settings: Settings) -> web.Application:
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
+    from bot.crypto import KeyRing, install_keyring
+
+    install_keyring(KeyRing.load_or_create(app[SETTINGS].keys_file))
     db = Database(app[SETTINGS].resolved_database_url())
     app[DB] = db
     yield

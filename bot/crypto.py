@@ -32,6 +32,7 @@ __all__ = [
     "decrypt_text",
     "encrypt_text",
     "install_keyring",
+    "install_keyring_from",
     "pseudonym",
 ]
 
@@ -292,13 +293,30 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 _ring: KeyRing | None = None
 _ring_lock = threading.Lock()
+# Rings installed earlier in this process: still used to *read* (never to write), so that
+# two apps in one test process, each with its own key file, can read what the other wrote.
+_earlier: list[KeyRing] = []
 
 
 def install_keyring(ring: KeyRing | None) -> None:
     """Make ``ring`` the one the column types use (the app does this at start; tests too)."""
     global _ring
     with _ring_lock:
+        if _ring is not None and ring is not _ring and _ring not in _earlier:
+            _earlier.append(_ring)
+            del _earlier[:-8]
         _ring = ring
+
+
+def install_keyring_from(path: Path) -> KeyRing:
+    """Load (or create) the key file at ``path`` and install it, unless it already is."""
+    path = Path(path)
+    current = _ring
+    if current is not None and current.path is not None and current.path == path:
+        return current
+    ring = KeyRing.load_or_create(path)
+    install_keyring(ring)
+    return ring
 
 
 def current_keyring() -> KeyRing:
@@ -329,7 +347,15 @@ def decrypt_text(stored: str, aad: str = "") -> str:
         blob = base64.b64decode(stored, validate=True)
     except (ValueError, TypeError):
         raise DecryptionError("stored value is not base64") from None
-    return current_keyring().decrypt(blob, aad.encode("utf-8")).decode("utf-8")
+    ring = current_keyring()
+    try:
+        return ring.decrypt(blob, aad.encode("utf-8")).decode("utf-8")
+    except DecryptionError:
+        kid = KeyRing.key_id_of(blob)
+        for other in list(_earlier):
+            if other is not ring and kid in other.key_ids:
+                return other.decrypt(blob, aad.encode("utf-8")).decode("utf-8")
+        raise
 
 
 # ---- SQLAlchemy column types ----
