@@ -1,1 +1,1 @@
-"""finbot notifications."""
+"""Status notifications: signed platform events in, rate-limited messages out."""
