@@ -13,6 +13,7 @@ from weakref import WeakKeyDictionary
 from bot import locales
 from bot.handoff.live import LiveHub
 from bot.handoff.schedule import StaffedHours, eta_minutes
+from bot.metrics import HANDOFFS
 from bot.security import audit
 from bot.security.masking import mask_text
 from bot.settings import Settings, get_settings
@@ -115,6 +116,21 @@ async def _conversation_address(session: Any, conversation_id: int) -> tuple[str
     if conv is None:
         return None, None
     return conv.sender, conv.customer_id
+
+
+def customer_summary(customer: Any) -> dict[str, Any]:
+    """The masked facts an agent sees about a platform customer (``PlatformClient`` model)."""
+    name = str(getattr(customer, "name", "") or "")
+    return {
+        # Surname only: enough to greet the customer, not enough to identify them from a screen.
+        "name": (name[:1] + "*" * max(1, len(name) - 1)) if name else "",
+        "phone": mask_text(str(getattr(customer, "phone_masked", "") or "")),
+        "id_number": mask_text(str(getattr(customer, "id_number_masked", "") or "")),
+        "bank_card": mask_text(str(getattr(customer, "bank_card_masked", "") or "")),
+        "bank": str(getattr(customer, "bank_name", "") or ""),
+        "verified": bool(getattr(customer, "verified", False)),
+        "risk_tolerance": str(getattr(customer, "risk_tolerance", "") or ""),
+    }
 
 
 def _actor(agent: store.Agent) -> str:
@@ -233,6 +249,7 @@ async def open_ticket(
         elif summary and not ticket.summary:
             await store.set_summary(s, ticket.id, summary)
     if created:
+        HANDOFFS.labels(reason=reason).inc()
         rt.hub.publish({"type": "queue"})
     return await _info(db, ticket, created, clock)
 

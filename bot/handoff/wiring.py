@@ -1,9 +1,26 @@
-"""Installs the handoff area into the app (routes, background tasks, AppKeys)."""
+"""Installs the handoff area into the app: console and dashboard routes, the live hub."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
+
+from bot.app import DB, DELIVERY, SETTINGS
+from bot.handoff import console, dashboard, service
+from bot.handoff.console import STATIC
+
+RUNTIME = web.AppKey("handoff_runtime", service.Runtime)
 
 
 def setup(app: web.Application) -> None:
-    """Placeholder until the handoff area lands."""
+    """Routes under /agent; the runtime is bound to the database once it is open."""
+    app.router.add_routes(console.routes)
+    app.router.add_routes(dashboard.routes)
+    app.router.add_static("/agent/static", STATIC, show_index=False)
+    app.cleanup_ctx.append(_runtime)
+
+
+async def _runtime(app: web.Application) -> AsyncIterator[None]:
+    app[RUNTIME] = service.install(app[DB], app[SETTINGS], app[DELIVERY])
+    yield

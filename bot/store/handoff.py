@@ -431,6 +431,72 @@ async def conversations_with_tickets(session: AsyncSession, start: datetime, end
     return {int(r[0]) for r in rows}
 
 
+@dataclass(frozen=True, slots=True)
+class RecentConversation:
+    id: int
+    channel: str
+    sender: str
+    lang: str
+    linked: bool
+    updated_at: datetime
+
+
+async def recent_conversations(session: AsyncSession, limit: int = 30) -> list[RecentConversation]:
+    """Latest active conversations (read from the engine's table) for the agent's pick list."""
+    from bot.store.conversations import ConversationRow
+
+    rows = (
+        await session.execute(
+            select(
+                ConversationRow.id,
+                ConversationRow.channel,
+                ConversationRow.sender,
+                ConversationRow.lang,
+                ConversationRow.customer_id,
+                ConversationRow.updated_at,
+            )
+            .order_by(ConversationRow.updated_at.desc(), ConversationRow.id.desc())
+            .limit(limit)
+        )
+    ).all()
+    return [
+        RecentConversation(
+            id=r.id, channel=r.channel, sender=r.sender, lang=r.lang, linked=r.customer_id is not None,
+            updated_at=as_utc(r.updated_at),  # type: ignore[arg-type]
+        )
+        for r in rows
+    ]
+
+
+async def conversation_counts(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int]:
+    """(conversations active in the period, transcript lines of customers in the period)."""
+    from bot.store.conversations import ConversationRow, TranscriptRow
+
+    active = (
+        await session.execute(
+            select(func.count(func.distinct(TranscriptRow.conversation_id))).where(
+                TranscriptRow.created_at >= start, TranscriptRow.created_at < end
+            )
+        )
+    ).scalar_one()
+    if not active:  # no transcript lines: fall back to conversations touched in the period
+        active = (
+            await session.execute(
+                select(func.count()).select_from(ConversationRow).where(
+                    ConversationRow.updated_at >= start, ConversationRow.updated_at < end
+                )
+            )
+        ).scalar_one()
+    turns = (
+        await session.execute(
+            select(func.count()).select_from(TranscriptRow).where(
+                TranscriptRow.role == "customer", TranscriptRow.created_at >= start, TranscriptRow.created_at < end
+            )
+        )
+    ).scalar_one()
+    return int(active), int(turns)
+
+
 # ---------------------------------------------------------------- agents and sessions
 
 

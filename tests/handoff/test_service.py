@@ -69,12 +69,14 @@ async def test_agent_owns_relay_reply_resolve_and_rating(db: Database, delivery)
     await service.relay_from_customer(db, 7, "你好，我的钱没到账")
     await service.reply(db, info.ticket_id, agent, "请稍等，我帮您查一下")
     await service.note(db, info.ticket_id, agent, "客户情绪稳定")
+    await delivery.flush()
     texts = delivery.texts("cust7")
     assert "请稍等，我帮您查一下" in texts
     assert not any("客户情绪稳定" in t for t in texts)  # notes never reach the customer
     assert not await service.record_rating(db, 7, 5)  # nothing resolved yet
     await service.resolve(db, info.ticket_id, agent)
     assert not await service.agent_owns(db, 7)
+    await delivery.flush()
     last = delivery.sent[-1][2]
     assert [b.payload for b in last.buttons] == [f'/rate{{"score": {n}}}' for n in range(1, 6)]
     assert not await service.record_rating(db, 7, 9)

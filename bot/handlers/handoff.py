@@ -1,0 +1,67 @@
+"""The `human_handoff` intent: open (or find) the conversation's ticket and tell the queue place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.dialogue.types import Context, Reply, Turn
+from bot.handoff import service
+from bot.store import conversations
+from bot.types import Outgoing
+
+__all__ = ["handle"]
+
+log = logging.getLogger(__name__)
+
+# Reasons a button may carry (`/human_handoff{"reason": "complaint"}`); others are requests.
+_REASONS = {"complaint", "lockout", "misunderstanding"}
+
+
+def _reason(turn: Turn, ctx: Context) -> str:
+    asked = turn.nlu.first("reason")
+    if asked in _REASONS:
+        return asked
+    # The engine offers the human button after two misunderstandings in a row.
+    if int(ctx.state.get("misunderstood", 0) or 0) >= 2:
+        return "misunderstanding"
+    return "customer_request"
+
+
+async def _summary(ctx: Context) -> dict[str, Any] | None:
+    """The masked platform profile for the agent; the ticket still opens when it fails."""
+    if not ctx.customer_id:
+        return None
+    try:
+        customer = await ctx.backend.get_customer(ctx.customer_id)
+    except Exception:  # noqa: BLE001 - a human must be reachable even when the platform is not
+        log.warning("handoff_summary_unavailable", extra={"conversation_id": ctx.conversation_id})
+        return None
+    return service.customer_summary(customer)
+
+
+async def handle(turn: Turn, ctx: Context) -> Reply:
+    """Customer asked for a person: one open ticket, their place in the queue and the wait."""
+    async with ctx.db.begin() as s:
+        transcript = await conversations.recent_transcript(s, ctx.conversation_id, 20)
+    entities = {e.entity: e.value for e in turn.nlu.entities if e.entity != "reason"}
+    try:
+        now = await ctx.now()
+    except Exception:  # noqa: BLE001 - the platform clock is only needed for staffed hours
+        now = None
+    info = await service.open_ticket(
+        ctx.db,
+        conversation_id=ctx.conversation_id,
+        reason=_reason(turn, ctx),
+        intent=turn.nlu.intent,
+        entities=entities,
+        lang=ctx.lang,
+        channel=ctx.channel,
+        sender=ctx.sender or turn.message.sender,
+        customer_id=ctx.customer_id,
+        summary=await _summary(ctx),
+        transcript=transcript,
+        now=now,
+    )
+    ctx.state["misunderstood"] = 0
+    return [Outgoing(text=service.queue_message(ctx.lang, info))]
