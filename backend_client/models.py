@@ -244,7 +244,8 @@ class Portfolio:
     cash: Decimal
     holdings: tuple[Holding, ...]
     holdings_value: Decimal
-    total: Decimal
+    in_transit: Decimal  # pending subscriptions not yet confirmed + redemptions not yet arrived
+    total: Decimal  # cash + holdings_value + in_transit
     as_of: datetime
 
     @classmethod
@@ -254,6 +255,7 @@ class Portfolio:
             cash=_req_dec(d["cash"]),
             holdings=tuple(Holding.from_json(h) for h in d["holdings"]),
             holdings_value=_req_dec(d["holdings_value"]),
+            in_transit=_req_dec(d.get("in_transit", "0")),
             total=_req_dec(d["total"]),
             as_of=_req_dt(d["as_of"]),
         )

@@ -1,0 +1,1 @@
+"""The sandbox platform: a reference implementation of backend_client/openapi.yaml."""
