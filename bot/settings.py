@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     complaint_result_h: int = 48
     complaint_final_working_days: int = 7
 
+    # --- policy wording in FAQ answers, mirrored from the platform's config (fee tiers are
+    # read from the platform's catalog when it answers; these are the fallback) ---
+    trading_hours: str = "09:00-17:00"  # working days, Asia/Shanghai
+    trade_confirm_hours: int = 24
+    settlement_max_working_days: int = 2
+    one_time_code_minutes: int = 5
+    redemption_fee_tiers: str = "0-6:0.015,7-365:0.005,366-:0"  # days:rate
+
     # --- notifications ---
     telegram_rate_per_s: float = 30.0
     telegram_per_chat_per_s: float = 1.0
