@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 998c2e1870cf
+Revision ID: d71af501ab65
 Revises: 
-Create Date: 2026-12-01 19:27:32.148842
+Create Date: 2026-12-01 19:32:43.722672
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import bot.crypto
 
 
-revision = '998c2e1870cf'
+revision = 'd71af501ab65'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -140,6 +140,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_handoff_tickets_conversation_id'), ['conversation_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_handoff_tickets_state'), ['state'], unique=False)
 
+    op.create_table('inbox_events',
+    sa.Column('event_id', sa.String(length=128), nullable=False),
+    sa.Column('type', sa.String(length=64), nullable=False),
+    sa.Column('customer_id', sa.String(length=64), nullable=False),
+    sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('payload', bot.crypto.EncryptedJSON(), nullable=False),
+    sa.Column('outcome', sa.String(length=32), nullable=False),
+    sa.PrimaryKeyConstraint('event_id', name=op.f('pk_inbox_events'))
+    )
+    with op.batch_alter_table('inbox_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_inbox_events_customer_id'), ['customer_id'], unique=False)
+
+    op.create_table('notification_prefs',
+    sa.Column('conversation_id', sa.Integer(), nullable=False),
+    sa.Column('categories', bot.crypto.EncryptedJSON(), nullable=False),
+    sa.Column('quiet_hours', sa.Boolean(), nullable=False),
+    sa.Column('blocked', sa.Boolean(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('conversation_id', name=op.f('pk_notification_prefs'))
+    )
     op.create_table('order_intents',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('idempotency_key', sa.String(length=64), nullable=False),
@@ -160,6 +181,26 @@ def upgrade() -> None:
     with op.batch_alter_table('order_intents', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_order_intents_conversation_id'), ['conversation_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_order_intents_customer_id'), ['customer_id'], unique=False)
+
+    op.create_table('outbox_messages',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('sender', sa.String(length=128), nullable=False),
+    sa.Column('category', sa.String(length=32), nullable=False),
+    sa.Column('body', bot.crypto.EncryptedJSON(), nullable=False),
+    sa.Column('dedupe_key', sa.String(length=200), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_messages')),
+    sa.UniqueConstraint('dedupe_key', name=op.f('uq_outbox_messages_dedupe_key'))
+    )
+    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_due', ['status', 'next_attempt_at'], unique=False)
 
     op.create_table('handoff_messages',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -214,11 +255,20 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_handoff_messages_ticket_id'))
 
     op.drop_table('handoff_messages')
+    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_due')
+
+    op.drop_table('outbox_messages')
     with op.batch_alter_table('order_intents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_order_intents_customer_id'))
         batch_op.drop_index(batch_op.f('ix_order_intents_conversation_id'))
 
     op.drop_table('order_intents')
+    op.drop_table('notification_prefs')
+    with op.batch_alter_table('inbox_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_inbox_events_customer_id'))
+
+    op.drop_table('inbox_events')
     with op.batch_alter_table('handoff_tickets', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_handoff_tickets_state'))
         batch_op.drop_index(batch_op.f('ix_handoff_tickets_conversation_id'))
