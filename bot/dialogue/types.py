@@ -69,6 +69,10 @@ class Context:
     state: dict[str, Any]  # the conversation's persisted dialogue state (JSON-able)
     now: Callable[[], Awaitable[datetime]]  # the platform's "now" (Asia/Shanghai aware)
     extras: dict[str, Any] = field(default_factory=dict)
+    # Added by the engine (defaults keep older constructors working):
+    channel: str = "rest"  # where the conversation lives (for handoff / notifications)
+    sender: str = ""
+    verified_at: datetime | None = None  # last successful verification (link or SMS code)
 
 
 Handler = Callable[[Turn, Context], Awaitable[Reply]]

@@ -1,0 +1,561 @@
+"""The conversation engine: one customer message in, the bot's replies out, state persisted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import traceback
+import unicodedata
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from backend_client.errors import LinkCodeInvalid, PlatformError, PlatformUnavailable
+from bot import locales
+from bot.dialogue import tasks
+from bot.dialogue.types import Context, Entity, Reply, Turn, Understanding, buttons
+from bot.handlers import registry
+from bot.security import stepup
+from bot.store import conversations as store
+from bot.types import Button, Incoming, Lang, Outgoing
+
+if TYPE_CHECKING:
+    from backend_client.client import PlatformClient
+    from bot.settings import Settings
+    from bot.store.db import Database
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Engine", "NLU", "detect_lang", "parse_payload", "LINK_CODE", "clean_text"]
+
+
+class NLU(Protocol):
+    """What the engine needs of bot/nlu_client.py's NLUClient."""
+
+    async def parse(self, text: str) -> Understanding: ...
+
+
+# --- recognisers that work without the NLU --------------------------------------------------
+
+_CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
+_LATIN = re.compile(r"[A-Za-z]")
+_PAYLOAD = re.compile(r"^/([A-Za-z_][\w/]*)(\{.*\})?$", re.S)
+_CODE = re.compile(r"^\d{6}$")
+_LINK_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+LINK_CODE = re.compile(
+    rf"^(?:(?P<prefix>绑定|綁定|link|/start)\s*[:：]?\s*)?(?P<code>[{_LINK_ALPHABET}]{{4}}-?[{_LINK_ALPHABET}]{{4}})$",
+    re.I,
+)
+_PUNCT = re.compile(r"[\s!！?？.。,，~～…'\"“”‘’]+")
+
+FAST_PATHS: dict[str, tuple[str, ...]] = {
+    "cancel": ("取消", "算了", "不要了", "不买了", "cancel", "nevermind", "never mind", "stop", "quit"),
+    "human_handoff": (
+        "转人工", "人工", "人工客服", "找人工", "真人", "客服", "talk to a person", "talk to a human",
+        "agent", "human", "human agent", "real person", "speak to a person", "operator",
+    ),
+    "my_data": ("我的数据", "我的资料", "my data", "show my data", "what do you know about me"),
+    "forget_me": ("删除我的数据", "删除我的资料", "忘记我", "forget me", "delete my data", "erase my data"),
+    "confirm": ("确认", "确定", "confirm"),
+    "menu": ("菜单", "主菜单", "menu", "main menu", "help me", "帮助"),
+}
+_FAST = {_PUNCT.sub("", w.lower()): k for k, words in FAST_PATHS.items() for w in words}
+
+INTERNAL = {"confirm", "cancel", "resume", "resend_code", "rate", "human", "menu", "start"}
+
+MENU: tuple[tuple[str, str], ...] = (
+    ("engine.intent.check_balance", "/check_balance"),
+    ("engine.intent.list_products", "/list_products"),
+    ("engine.intent.buy_product", "/buy_product"),
+    ("engine.intent.redeem_product", "/redeem_product"),
+    ("engine.intent.track_transaction", "/track_transaction"),
+    ("engine.intent.human_handoff", "/human_handoff"),
+)
+
+
+def clean_text(text: str) -> str:
+    """Control and invisible formatting characters out, Unicode normalised, trimmed."""
+    text = unicodedata.normalize("NFKC", text or "")
+    text = _CONTROL.sub(" ", text).replace("\r", " ").replace("\t", " ")
+    return text.strip()
+
+
+def detect_lang(text: str, current: Lang) -> Lang:
+    """Any CJK → zh; Latin letters → en; payloads, numbers and codes keep the language."""
+    if not text or text.startswith("/") or _CODE.match(text) or LINK_CODE.match(text):
+        return current
+    if _CJK.search(text):
+        return "zh"
+    if _LATIN.search(text):
+        return "en"
+    return current
+
+
+def parse_payload(text: str) -> tuple[str, dict[str, Any]] | None:
+    """``/intent`` or ``/intent{"json": "entities"}`` (Rasa's convention) → (intent, entities)."""
+    m = _PAYLOAD.match(text)
+    if not m:
+        return None
+    entities: dict[str, Any] = {}
+    if m.group(2):
+        try:
+            loaded = json.loads(m.group(2))
+        except ValueError:
+            return None
+        if not isinstance(loaded, dict):
+            return None
+        entities = loaded
+    return m.group(1), entities
+
+
+def _understanding(text: str, intent: str, entities: dict[str, Any]) -> Understanding:
+    ents = tuple(
+        Entity(entity=str(k), value=("true" if v is True else "false" if v is False else str(v)))
+        for k, v in entities.items()
+        if v is not None
+    )
+    return Understanding(text=text, intent=intent, confidence=1.0, entities=ents)
+
+
+def _link_code(text: str) -> str | None:
+    m = LINK_CODE.match(text)
+    if not m:
+        return None
+    code = m.group("code")
+    bare = m.group("prefix") is None and "-" not in code
+    # A bare 8-letter word ("balances") is not a code: bare codes need a digit or capitals.
+    if bare and not (any(c.isdigit() for c in code) or code.isupper()):
+        return None
+    return code.replace("-", "").upper()
+
+
+class _Clock:
+    """The platform's "now", asked once per turn."""
+
+    def __init__(self, backend: PlatformClient) -> None:
+        self._backend = backend
+        self._value: datetime | None = None
+
+    async def __call__(self) -> datetime:
+        if self._value is None:
+            self._value = (await self._backend.get_clock()).now
+        return self._value
+
+
+class Engine:
+    """Runs conversations. One instance per process; state lives in the database.
+
+    settings: policy values (thresholds, step-up, message cap, timeouts).
+    db: the bot's database (conversations, transcripts, order intents).
+    backend: the platform client (quotes, challenges, orders).
+    nlu: anything with ``async parse(text) -> Understanding`` (bot/nlu_client.py's NLUClient).
+    delivery: bot.app.Delivery for messages pushed later (may be None in tests).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        backend: PlatformClient,
+        nlu: NLU,
+        delivery: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.backend = backend
+        self.nlu = nlu
+        self.delivery = delivery
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    # ------------------------------------------------------------------ entry point
+
+    async def handle(self, msg: Incoming) -> list[Outgoing]:
+        """Answer one customer message. Never raises; replies in the customer's language."""
+        key = (msg.channel, msg.sender)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            try:
+                for _attempt in range(3):
+                    try:
+                        return await self._handle_locked(msg)
+                    except store.StaleState:
+                        continue  # another process saved first: read again and redo the turn
+                log.error("engine_stale_state", extra={"channel": msg.channel})
+                return [Outgoing(text=locales.translate("zh", "engine.error.generic"))]
+            except Exception as exc:  # noqa: BLE001 - the customer must never see a traceback
+                _log_error("engine_failed", None, exc)
+                lang = detect_lang(clean_text(msg.text), "zh")
+                return [Outgoing(text=locales.translate(lang, "engine.error.generic"))]
+            finally:
+                if not lock.locked() and len(self._locks) > 10_000:
+                    self._locks.pop(key, None)
+
+    async def _handle_locked(self, msg: Incoming) -> list[Outgoing]:
+        text = clean_text(msg.text)
+        async with self.db.begin() as s:
+            conv = await store.get_or_create(s, msg.channel, msg.sender, detect_lang(text, "zh"))
+        lang = detect_lang(text, conv.lang)
+        ctx = Context(
+            settings=self.settings,
+            backend=self.backend,
+            db=self.db,
+            lang=lang,
+            t=locales.translator(lang),
+            conversation_id=conv.id,
+            customer_id=conv.customer_id,
+            state=conv.state,
+            now=_Clock(self.backend),
+            channel=msg.channel,
+            sender=msg.sender,
+            verified_at=conv.verified_at,
+        )
+        ctx.extras["engine"] = self
+        ctx.extras["message"] = msg
+        secret = False
+        if len(text) > self.settings.max_message_chars:
+            replies: Reply = [Outgoing(text=ctx.t("engine.too_long", limit=self.settings.max_message_chars))]
+            logged = text[:200] + "…"
+        elif await self._agent_owns(conv.id):
+            await self._relay(conv.id, text)
+            await self._persist(conv, ctx, text, [], relayed=True)
+            return []
+        else:
+            logged = text
+            replies, secret = await self._guarded(msg, text, ctx)
+            if secret:
+                logged = "••••••"
+        if secret and msg.message_id and replies:
+            first = replies[0]
+            replies[0] = Outgoing(
+                text=first.text,
+                buttons=first.buttons,
+                attachment=first.attachment,
+                delete_message_id=msg.message_id,
+            )
+        await self._persist(conv, ctx, logged, replies)
+        return replies
+
+    async def _guarded(self, msg: Incoming, text: str, ctx: Context) -> tuple[Reply, bool]:
+        """Route with a time budget; platform trouble becomes a polite "try again later"."""
+        secret_box: list[bool] = [False]
+        budget = self.settings.backend_timeout_s + self.settings.nlu_timeout_s + 1.0
+        try:
+            async with asyncio.timeout(budget):
+                replies = await self._route(msg, text, ctx, secret_box)
+        except (PlatformUnavailable, TimeoutError):
+            log.warning("platform_unavailable", extra={"conversation_id": ctx.conversation_id})
+            replies = self._try_later(ctx)
+        except PlatformError as exc:
+            log.info("platform_error", extra={"conversation_id": ctx.conversation_id, "code": exc.code})
+            replies = [Outgoing(text=ctx.t("engine.platform_error.generic"))]
+        return replies, secret_box[0]
+
+    def _try_later(self, ctx: Context) -> Reply:
+        reply = Outgoing(text=ctx.t("engine.error.unavailable"))
+        if tasks.active(ctx) is not None:
+            reply = Outgoing(
+                text=ctx.t("engine.error.unavailable_task"),
+                buttons=buttons(
+                    (ctx.t("engine.button.resume"), "/resume"),
+                    (ctx.t("engine.button.cancel"), "/cancel"),
+                ),
+            )
+        return [reply]
+
+    # ------------------------------------------------------------------ routing
+
+    async def _route(self, msg: Incoming, text: str, ctx: Context, secret: list[bool]) -> Reply:
+        # Telegram deep link: /start <code> arrives as meta["start_param"].
+        start_param = (msg.meta or {}).get("start_param")
+        if start_param:
+            code = _link_code(start_param.strip())
+            if code:
+                return await self._link(code, ctx)
+        if not text:
+            return [Outgoing(text=ctx.t("engine.empty"), buttons=self._menu(ctx))]
+
+        payload = parse_payload(text)
+        if payload is not None:
+            return await self._payload(payload[0], payload[1], text, ctx)
+
+        compact = text.replace(" ", "")
+        if _CODE.match(compact) and self._expects_code(ctx):
+            secret[0] = True
+            return await self._code(compact, ctx)
+
+        code = _link_code(text)
+        if code is not None:
+            return await self._link(code, ctx)
+
+        fast = _FAST.get(_PUNCT.sub("", text.lower()))
+        if fast == "cancel":
+            return await tasks.cancel(ctx)
+        if fast == "confirm" and self._at_confirm(ctx):
+            return await tasks.confirm(ctx)
+        if fast == "menu":
+            return await self._dispatch(_understanding(text, "menu", {}), ctx)
+        if fast in ("human_handoff", "my_data", "forget_me"):
+            return await self._dispatch(_understanding(text, fast, {}), ctx)
+
+        # Bare answers to the task's question ("5000", "短债", "全部", "改成两千") need no NLU.
+        if tasks.active(ctx) is not None:
+            bare = Understanding(text=text, intent="inform", confidence=1.0)
+            filled = await tasks.fill(self._turn(bare, ctx), ctx)
+            if filled is not None:
+                return filled
+
+        nlu = await self._parse(text, ctx)
+        if nlu.degraded:
+            reply = [Outgoing(text=ctx.t("engine.nlu_down"), buttons=self._menu(ctx))]
+            reminder = tasks.reminder(ctx)
+            return reply + ([reminder] if reminder else [])
+        low = nlu.intent == "nlu_fallback" or nlu.confidence < self.settings.nlu_confirm_threshold
+        if low:
+            if tasks.active(ctx) is not None and nlu.entities:
+                filled = await tasks.fill(self._turn(nlu, ctx), ctx)
+                if filled is not None:
+                    ctx.state["misunderstood"] = 0
+                    return filled
+            return self._did_you_mean(nlu, ctx)
+        ctx.state["misunderstood"] = 0
+        return await self._dispatch(nlu, ctx)
+
+    async def _payload(self, intent: str, entities: dict[str, Any], text: str, ctx: Context) -> Reply:
+        if intent == "confirm":
+            return await tasks.confirm(ctx)
+        if intent == "cancel":
+            return await tasks.cancel(ctx)
+        if intent == "resume":
+            if tasks.active(ctx) is None:
+                return [Outgoing(text=ctx.t("engine.task.nothing_to_resume"), buttons=self._menu(ctx))]
+            return await tasks.resume(ctx)
+        if intent == "resend_code":
+            return await stepup.resend(ctx)
+        if intent == "rate":
+            return await self._rate(entities, ctx)
+        if intent == "start":
+            code = _link_code(str(entities.get("code", "")))
+            if code:
+                return await self._link(code, ctx)
+            intent = "greet"
+        if intent == "human":
+            intent = "human_handoff"
+        return await self._dispatch(_understanding(text, intent, entities), ctx)
+
+    def _expects_code(self, ctx: Context) -> bool:
+        if stepup.pending(ctx) is not None:
+            return True
+        if tasks.asking(ctx) is not None:
+            return False  # a six-digit number is an answer (an amount) here
+        return bool(ctx.state.get("voided_challenge") or ctx.state.get("last_done"))
+
+    def _at_confirm(self, ctx: Context) -> bool:
+        current = tasks.active(ctx)
+        return current is not None and current[1].get("stage") in ("confirm", "code", "executing")
+
+    async def _code(self, code: str, ctx: Context) -> Reply:
+        outcome = await stepup.check(ctx, code)
+        if outcome.status == "none":
+            done = await tasks.already_done_reply(ctx)
+            return done or [Outgoing(text=ctx.t("engine.stepup.nothing_pending"))]
+        if outcome.status != "ok":
+            return outcome.reply
+        purpose = outcome.purpose
+        if purpose.get("task"):
+            return await tasks.after_code(ctx, outcome.proof)
+        then = purpose.get("then")
+        if isinstance(then, dict) and then.get("intent"):
+            nlu = _understanding("", str(then["intent"]), dict(then.get("entities") or {}))
+            return await self._dispatch(nlu, ctx)
+        return outcome.reply
+
+    async def _dispatch(self, nlu: Understanding, ctx: Context) -> Reply:
+        """Run the intent's handler or task, applying link and step-up policy."""
+        intent = nlu.intent
+        turn = self._turn(nlu, ctx)
+        current = tasks.active(ctx)
+        if intent == "cancel":
+            return await tasks.cancel(ctx)
+        if current is not None:
+            stage = current[1].get("stage")
+            if intent == "affirm" and stage in ("confirm", "code", "executing"):
+                return await tasks.confirm(ctx)
+            if intent == "deny" and stage in ("confirm", "code"):
+                return await tasks.cancel(ctx)
+        route = registry.route_for(intent)
+        if current is not None:
+            same_task = route is not None and route.task is not None and (
+                (t := registry.task_for(route)) is not None and t.name == current[0].name
+            )
+            if same_task or intent == "inform" or (route is None and nlu.entities):
+                filled = await tasks.fill(turn, ctx)
+                if filled is not None:
+                    return filled
+                if same_task or intent == "inform":
+                    return await tasks.resume(ctx)
+        if route is None or not registry.available(intent):
+            reply = await self._out_of_scope(turn, ctx)
+            return self._with_reminder(reply, ctx, current is not None)
+        task = registry.task_for(route)
+        if task is not None:
+            if task.needs_link and ctx.customer_id is None:
+                return self._link_needed(ctx)
+            return await tasks.start(task, turn, ctx)
+        handler = registry.handler_for(route)
+        assert handler is not None  # available() checked it
+        if route.needs_link and ctx.customer_id is None:
+            return self._with_reminder(self._link_needed(ctx), ctx, current is not None)
+        if route.stepup and ctx.customer_id and stepup.level(route.stepup) == "view":
+            if not stepup.recently_verified(ctx, await ctx.now()):
+                return await self._view_challenge(route.stepup, nlu, ctx)
+        reply = await handler(turn, ctx)
+        if intent in ("affirm", "deny", "goodbye"):
+            return reply
+        return self._with_reminder(reply, ctx, current is not None and tasks.active(ctx) is not None)
+
+    def _with_reminder(self, reply: Reply, ctx: Context, had_task: bool) -> Reply:
+        if not had_task:
+            return reply
+        reminder = tasks.reminder(ctx)
+        return reply + ([reminder] if reminder else [])
+
+    async def _view_challenge(self, action: str, nlu: Understanding, ctx: Context) -> Reply:
+        entities = {e.entity: e.value for e in nlu.entities}
+        spec = stepup.ChallengeSpec(action=action, label=ctx.t(f"engine.action.{action}"))
+        intro = Outgoing(text=ctx.t("engine.stepup.view_needed"))
+        sent = await stepup.send(
+            ctx, spec, uuid.uuid4().hex, purpose={"then": {"intent": nlu.intent, "entities": entities}}
+        )
+        return [intro, *sent] if stepup.pending(ctx) else sent
+
+    def _did_you_mean(self, nlu: Understanding, ctx: Context) -> Reply:
+        count = int(ctx.state.get("misunderstood", 0)) + 1
+        ctx.state["misunderstood"] = count
+        choices: list[Button] = []
+        for name, _score in nlu.ranking or ((nlu.intent, nlu.confidence),):
+            if name in ("nlu_fallback", "nlu_unavailable") or len(choices) >= 2:
+                continue
+            title = self._intent_title(name, ctx)
+            if title and registry.available(name):
+                choices.append(Button(title=title, payload=f"/{name}"))
+        if count >= 2:
+            choices.append(Button(title=ctx.t("engine.button.human"), payload="/human_handoff"))
+        if not choices:
+            return [Outgoing(text=ctx.t("engine.not_understood"), buttons=self._menu(ctx))]
+        text = ctx.t("engine.did_you_mean") if count < 2 else ctx.t("engine.did_you_mean_again")
+        return [Outgoing(text=text, buttons=tuple(choices))]
+
+    def _intent_title(self, intent: str, ctx: Context) -> str | None:
+        for key in (f"engine.intent.{intent}", f"faq.title.{intent.split('/', 1)[-1]}"):
+            if locales.has(ctx.lang, key):
+                return ctx.t(key)
+        if intent.startswith("faq/") and locales.has(ctx.lang, "engine.intent.faq"):
+            return ctx.t("engine.intent.faq")
+        return None
+
+    def _menu(self, ctx: Context) -> tuple[Button, ...]:
+        return tuple(Button(title=ctx.t(k), payload=p) for k, p in MENU)
+
+    def _link_needed(self, ctx: Context) -> Reply:
+        return [Outgoing(text=ctx.t("engine.link.needed"))]
+
+    async def _out_of_scope(self, turn: Turn, ctx: Context) -> Reply:
+        route = registry.route_for("out_of_scope")
+        handler = registry.handler_for(route) if route else None
+        if handler is not None:
+            return await handler(turn, ctx)
+        return [Outgoing(text=ctx.t("smalltalk.out_of_scope"), buttons=self._menu(ctx))]
+
+    async def _link(self, code: str, ctx: Context) -> Reply:
+        from bot.handlers import link
+
+        return await link.link_with_code(code, ctx)
+
+    async def _rate(self, entities: dict[str, Any], ctx: Context) -> Reply:
+        try:
+            from bot.handoff import service
+        except ImportError:
+            return [Outgoing(text=ctx.t("engine.rate.thanks"))]
+        try:
+            score = int(entities.get("score", 0))
+        except (TypeError, ValueError):
+            score = 0
+        ok = await service.record_rating(self.db, ctx.conversation_id, score)
+        return [Outgoing(text=ctx.t("engine.rate.thanks" if ok else "engine.rate.nothing"))]
+
+    async def _parse(self, text: str, ctx: Context) -> Understanding:
+        try:
+            return await self.nlu.parse(text)
+        except Exception as exc:  # noqa: BLE001 - an NLU failure must not end the conversation
+            _log_error("nlu_failed", ctx.conversation_id, exc)
+            return Understanding(text=text, intent="nlu_unavailable", confidence=0.0, degraded=True)
+
+    def _turn(self, nlu: Understanding, ctx: Context) -> Turn:
+        msg: Incoming = ctx.extras["message"]
+        return Turn(message=msg, nlu=nlu, lang=ctx.lang)
+
+    # ------------------------------------------------------------------ handoff seams
+
+    async def _agent_owns(self, conversation_id: int) -> bool:
+        try:
+            from bot.handoff import service
+        except ImportError:
+            return False
+        return await service.agent_owns(self.db, conversation_id)
+
+    async def _relay(self, conversation_id: int, text: str) -> None:
+        from bot.handoff import service
+
+        await service.relay_from_customer(self.db, conversation_id, text)
+
+    # ------------------------------------------------------------------ persistence
+
+    async def _persist(
+        self, conv: store.Conversation, ctx: Context, customer_line: str, replies: Reply, relayed: bool = False
+    ) -> None:
+        """Save state (optimistic version check) and the transcript lines in one transaction."""
+        erased = bool(ctx.extras.get("erased"))
+        async with self.db.begin() as s:
+            if erased:
+                fresh = await store.get_conversation(s, conv.id)
+                version = fresh.state_version if fresh else conv.state_version
+                await store.save(
+                    s, conv.id, expected_version=version, state={}, lang=ctx.lang, customer_id=None, verified_at=None
+                )
+                for r in replies:
+                    await store.append_transcript(s, conv.id, "bot", r.text)
+                return
+            await store.save(
+                s,
+                conv.id,
+                expected_version=conv.state_version,
+                state=ctx.state,
+                lang=ctx.lang,
+                customer_id=ctx.customer_id,
+                verified_at=ctx.verified_at,
+            )
+            await store.append_transcript(s, conv.id, "customer", _mask(customer_line))
+            for r in replies:
+                await store.append_transcript(s, conv.id, "bot", r.text)
+
+
+def _mask(text: str) -> str:
+    try:
+        from bot.security.masking import mask_text
+    except ImportError:
+        return text
+    return mask_text(text)
+
+
+def _log_error(event: str, conversation_id: int | None, exc: BaseException) -> None:
+    """Log where it failed and the error type, never the message (it may hold customer data)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "?"
+    log.error(event, extra={"conversation_id": conversation_id, "error": type(exc).__name__, "where": where})
+
+
+Turnish = Callable[[Turn, Context], Awaitable[Reply]]
