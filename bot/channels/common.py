@@ -87,22 +87,35 @@ def outgoing_to_json(message: Outgoing) -> dict[str, Any]:
 # ---- the web chat's signed sender cookie (read by the web chat and by file downloads) ----
 
 COOKIE_NAME = "finbot_chat"
-COOKIE_SECRET = web.AppKey("webchat_cookie_secret", bytes)
 
 
-def sign_sender(secret: bytes, sender: str) -> str:
-    mac = hmac.new(secret, sender.encode(), hashlib.sha256).hexdigest()
-    return f"{sender}.{mac}"
+class CookieSigner:
+    """HMAC-SHA256 signatures of web chat sender ids; the secret is set when the app starts."""
+
+    def __init__(self, secret: bytes | None = None) -> None:
+        self.secret = secret
+
+    def sign(self, sender: str) -> str:
+        if self.secret is None:
+            raise RuntimeError("cookie secret not loaded yet")
+        mac = hmac.new(self.secret, sender.encode(), hashlib.sha256).hexdigest()
+        return f"{sender}.{mac}"
+
+    def verify(self, raw: str | None) -> str | None:
+        """The sender id inside a cookie value when its signature is right, else None."""
+        if self.secret is None or not raw or "." not in raw:
+            return None
+        sender, _, mac = raw.rpartition(".")
+        good = hmac.new(self.secret, sender.encode(), hashlib.sha256).hexdigest()
+        if not sender or not hmac.compare_digest(mac.encode(), good.encode()):
+            return None
+        return sender
+
+
+COOKIE_SIGNER = web.AppKey("webchat_cookie_signer", CookieSigner)
 
 
 def cookie_sender(request: web.Request) -> str | None:
-    """The web chat sender id from the request's cookie when its signature is right."""
-    secret = request.app.get(COOKIE_SECRET)
-    raw = request.cookies.get(COOKIE_NAME)
-    if secret is None or not raw or "." not in raw:
-        return None
-    sender, _, mac = raw.rpartition(".")
-    good = hmac.new(secret, sender.encode(), hashlib.sha256).hexdigest()
-    if not sender or not hmac.compare_digest(mac, good):
-        return None
-    return sender
+    """The web chat sender id of this browser (from its signed cookie), if any."""
+    signer = request.app.get(COOKIE_SIGNER)
+    return signer.verify(request.cookies.get(COOKIE_NAME)) if signer is not None else None

@@ -100,6 +100,11 @@ async def channel_bot(
         }
         fields.update(overrides)
         app = create_app(Settings(**fields))
+        # The scripted engine replaces the real one, so the real one's clients (NLU, platform)
+        # are not opened at all: the channels are what these tests exercise.
+        real_engine = getattr(wiring, "_engine", None)
+        if real_engine in app.cleanup_ctx:
+            app.cleanup_ctx.remove(real_engine)
 
         async def scripted(app: web.Application) -> None:
             # on_startup runs after every cleanup_ctx: this replaces the real engine.
