@@ -19,6 +19,7 @@ touched: it holds pseudonyms only, and the erasure itself is recorded there.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -29,12 +30,18 @@ from sqlalchemy import Column, Table, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.crypto import pseudonym
+from bot.locales import translate
 from bot.security import audit
 from bot.store.db import Base, Database, as_utc, utcnow
+from bot.types import Attachment, Lang, Outgoing
 
 __all__ = [
+    "ErasureReport",
     "PersonalData",
+    "erase_conversation",
+    "erased_message",
     "export_customer_data",
+    "export_message",
     "forget",
     "personal_tables",
     "register_personal_data",
@@ -372,3 +379,32 @@ async def _scrub(session: AsyncSession, table: Table, spec: PersonalData, cond: 
 
 # The engine's forget-me task looks for this name (bot/handlers/link.py).
 erase_conversation = forget
+
+
+def export_message(data: Mapping[str, Any], lang: Lang) -> Outgoing:
+    """The chat reply to "我的数据" / "my data": a short summary plus the export as a JSON file."""
+    if not data:
+        return Outgoing(text=translate(lang, "security.nothing"))
+    linked = data.get("conversation", {}).get("linked", False)
+    text = translate(
+        lang,
+        "security.my_data.summary",
+        linked=translate(
+            lang, "security.my_data.linked" if linked else "security.my_data.unlinked"
+        ),
+        lang="中文" if data.get("conversation", {}).get("lang") == "zh" else "English",
+        transcripts=len(data.get("transcripts", [])),
+        tickets=len(data.get("tickets", [])),
+        notifications=len(data.get("notifications", [])),
+        audit=len(data.get("audit", [])),
+    )
+    body = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8")
+    filename = translate(lang, "security.my_data.filename", date=utcnow().strftime("%Y%m%d"))
+    return Outgoing(text=text, attachment=Attachment(filename, "application/json", body))
+
+
+def erased_message(report: ErasureReport | None, lang: Lang) -> Outgoing:
+    """The chat reply after ``forget``."""
+    if report is None:
+        return Outgoing(text=translate(lang, "security.nothing"))
+    return Outgoing(text=translate(lang, "security.erased", rows=report.total))

@@ -171,3 +171,26 @@ async def test_forgotten_text_is_gone_from_the_sqlite_file(tmp_path: Path, ring:
     # Transcripts are encrypted anyway; the customer id was a plain column until erased.
     for secret in (SENTENCE, ID_NUMBER, "C1001"):
         assert secret.encode() not in raw
+
+
+async def test_chat_replies_for_my_data_and_forget_me(sqlite_url: str, ring: KeyRing) -> None:
+    from bot.locales import catalog
+
+    zh = {k for k in catalog("zh") if k.startswith("security.")}
+    assert zh and zh == {k for k in catalog("en") if k.startswith("security.")}
+    db = Database(sqlite_url)
+    try:
+        me, _ = await _seed(db)
+        data = await privacy.export_customer_data(db, me)
+        en = privacy.export_message(data, "en")
+        assert "2 transcript lines" in en.text and "(linked)" in en.text
+        assert en.attachment is not None and en.attachment.content_type == "application/json"
+        assert json.loads(en.attachment.data)["transcripts"][0]["text"] == SENTENCE
+        assert SENTENCE not in en.text and ID_NUMBER not in en.text
+        zh_reply = privacy.export_message(data, "zh")
+        assert "对话记录 2 条" in zh_reply.text
+        report = await privacy.erase_conversation(db, me)
+        assert "已删除" in privacy.erased_message(report, "zh").text
+        assert privacy.export_message({}, "en").text == "finbot keeps no data about this chat."
+    finally:
+        await db.close()
