@@ -47,7 +47,7 @@
       a.className = "file";
       a.href = m.file.url;
       a.download = m.file.filename;
-      a.textContent = "📎 " + m.file.filename;
+      a.textContent = m.file.filename;  // the icon is CSS: emoji fonts are not everywhere
       div.appendChild(document.createElement("br"));
       div.appendChild(a);
     }
