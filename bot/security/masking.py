@@ -31,6 +31,8 @@ _PATTERN = re.compile(
     rf"{_START}(?:(?P<id>{_ID18}|{_ID18_X})|(?P<card>{_CARD})|(?P<id15>{_ID15})|{_PHONE}){_END}"
 )
 _DIGITS = re.compile(r"[^0-9Xx]")
+# Cheap first pass: the shortest number masked is 11 digits (separators allowed inside).
+_CANDIDATE = re.compile(r"[0-9\uff10-\uff19][0-9\uff10-\uff19 \-－]{9,}[0-9\uff10-\uff19XxＸｘ]")
 
 
 def _digits(value: str) -> str:
@@ -71,7 +73,7 @@ def _replace(match: re.Match[str], original: str) -> str:
 
 def mask_text(text: str) -> str:
     """Mask every phone, ID or card number inside ``text``; everything else is left alone."""
-    if not text:
+    if not text or _CANDIDATE.search(text) is None:
         return text
     probe = text.translate(_FULLWIDTH)
     out: list[str] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import stat
@@ -256,5 +257,46 @@ async def test_finbot_keys_rotate_covers_the_real_tables(
         )
         assert status.returncode == 0, status.stderr
         assert "mode 0600" in status.stdout and f"{old_id}  0 values" in status.stdout
+    finally:
+        await db.close()
+
+
+async def test_rotation_never_overwrites_a_value_written_meanwhile(
+    db_url: str, ring: KeyRing, keys_path: Path
+) -> None:
+    metadata = MetaData()
+    table = _table(metadata)
+    db = Database(db_url)
+    try:
+        await _make(db, table)
+        async with db.begin() as s:
+            await s.execute(
+                insert(table), [{"id": i, "label": "x", "note": f"v0-{i}"} for i in range(300)]
+            )
+        ring.rotate()
+        stop = False
+
+        async def app_writer() -> int:
+            # The running application keeps updating rows while the rotation walks the table.
+            writes = 0
+            while not stop:
+                i = (writes * 37) % 300
+                async with db.begin() as s:
+                    await s.execute(update(table).where(table.c.id == i).values(note=f"v1-{i}"))
+                writes += 1
+                await asyncio.sleep(0)
+            return writes
+
+        task = asyncio.create_task(app_writer())
+        await reencrypt_all(db, ring, metadata=metadata, batch_size=25)
+        stop = True
+        writes = await task
+        assert writes > 0
+        touched = {(k * 37) % 300 for k in range(writes)}
+        async with db.begin() as s:
+            notes = dict((await s.execute(select(table.c.id, table.c.note))).all())
+        assert notes == {i: (f"v1-{i}" if i in touched else f"v0-{i}") for i in range(300)}
+        # Every value ends up under the new primary (the writer's ring is the rotated one).
+        assert await key_usage(db, metadata) == {ring.primary_id: 300}
     finally:
         await db.close()
