@@ -114,7 +114,7 @@ async def login(db: Database, username: str, password: str, client: str) -> Logi
     ok = verify_password(password, creds.password_hash if creds else _DUMMY)
     if not ok or creds is None or not creds.agent.active:
         async with db.begin() as s:
-            await store.record_login_failure(s, keys, now)
+            await store.record_login_failure(s, keys, now, now - FAILURE_WINDOW)
         raise AuthError("invalid_credentials", 401)
     token = secrets.token_urlsafe(32)
     async with db.begin() as s:

@@ -464,7 +464,7 @@ async def live(request: web.Request) -> web.StreamResponse:
         while not ws.closed and not reading.done():
             try:
                 event = await asyncio.wait_for(sub.queue.get(), timeout=SNAPSHOT_EVERY_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 event = {"type": "queue"}
             # A disabled account or logged-out session loses the live feed too.
             if await auth.session_agent(request.app[DB], token) is None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -158,13 +158,6 @@ class AgentCredentials:
     password_hash: str
 
 
-@dataclass(slots=True)
-class TicketStats:
-    """Raw facts for the dashboard over one period."""
-
-    tickets: list[Ticket] = field(default_factory=list)
-
-
 def _ticket(row: HandoffTicketRow) -> Ticket:
     return Ticket(
         id=row.id,
@@ -275,18 +268,6 @@ async def open_ticket_for(session: AsyncSession, conversation_id: int) -> Ticket
 
 async def get_ticket(session: AsyncSession, ticket_id: int) -> Ticket | None:
     row = await session.get(HandoffTicketRow, ticket_id)
-    return _ticket(row) if row else None
-
-
-async def last_ticket_for(session: AsyncSession, conversation_id: int) -> Ticket | None:
-    row = (
-        await session.execute(
-            select(HandoffTicketRow)
-            .where(HandoffTicketRow.conversation_id == conversation_id)
-            .order_by(HandoffTicketRow.id.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
     return _ticket(row) if row else None
 
 
@@ -422,15 +403,6 @@ async def tickets_between(session: AsyncSession, start: datetime, end: datetime)
     return [_ticket(r) for r in rows]
 
 
-async def conversations_with_tickets(session: AsyncSession, start: datetime, end: datetime) -> set[int]:
-    rows = await session.execute(
-        select(HandoffTicketRow.conversation_id)
-        .where(HandoffTicketRow.created_at >= start, HandoffTicketRow.created_at < end)
-        .distinct()
-    )
-    return {int(r[0]) for r in rows}
-
-
 @dataclass(frozen=True, slots=True)
 class RecentConversation:
     id: int
@@ -561,7 +533,11 @@ async def delete_session(session: AsyncSession, token_hash: str) -> None:
     await session.execute(delete(HandoffSessionRow).where(HandoffSessionRow.token_hash == token_hash))
 
 
-async def record_login_failure(session: AsyncSession, keys: list[str], now: datetime) -> None:
+async def record_login_failure(
+    session: AsyncSession, keys: list[str], now: datetime, keep_since: datetime
+) -> None:
+    # Old failures no longer count: prune them here so the table stays small.
+    await session.execute(delete(HandoffLoginFailureRow).where(HandoffLoginFailureRow.at < keep_since))
     for key in keys:
         session.add(HandoffLoginFailureRow(key=key, at=now))
     await session.flush()
@@ -579,12 +555,5 @@ async def recent_login_failures(session: AsyncSession, key: str, since: datetime
     return int(count), as_utc(oldest)
 
 
-async def clear_login_failures(session: AsyncSession, key: str, before: datetime | None = None) -> None:
-    stmt = delete(HandoffLoginFailureRow).where(HandoffLoginFailureRow.key == key)
-    if before is not None:
-        stmt = stmt.where(HandoffLoginFailureRow.at < before)
-    await session.execute(stmt)
-
-
-def session_expiry(now: datetime, hours: int = 12) -> datetime:
-    return now + timedelta(hours=hours)
+async def clear_login_failures(session: AsyncSession, key: str) -> None:
+    await session.execute(delete(HandoffLoginFailureRow).where(HandoffLoginFailureRow.key == key))

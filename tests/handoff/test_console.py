@@ -13,6 +13,7 @@ import pytest
 from bot.app import DB
 from bot.handoff import auth, service
 from tests.conftest import BotServer
+from tests.support.db import create_pg_database, drop_pg_database, migrate
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -50,13 +51,22 @@ class Console:
 
 
 @pytest.fixture
-async def server(bot_server) -> AsyncIterator[BotServer]:  # type: ignore[no-untyped-def]
-    srv: BotServer = await bot_server(staffed_hours="00:00-00:00")
+async def server(bot_server, request: pytest.FixtureRequest) -> AsyncIterator[BotServer]:  # type: ignore[no-untyped-def]
+    extra: dict[str, Any] = {}
+    pg_name = None
+    if getattr(request, "param", "sqlite") == "postgresql":
+        url, pg_name = await create_pg_database("handoff_t")
+        await migrate(url)
+        extra["database_url"] = url
+    srv: BotServer = await bot_server(staffed_hours="00:00-00:00", **extra)
     db = srv.app[DB]
     await auth.add_agent(db, "alice", "agent", PASSWORD)
     await auth.add_agent(db, "bob", "agent", PASSWORD)
     await auth.add_agent(db, "sue", "supervisor", PASSWORD)
     yield srv
+    if pg_name is not None:
+        await srv.stop()
+        await drop_pg_database(pg_name)
 
 
 @pytest.fixture
@@ -131,6 +141,7 @@ async def test_login_throttle(server: BotServer) -> None:
         await c.close()
 
 
+@pytest.mark.parametrize("server", ["sqlite", "postgresql"], indirect=True)
 async def test_full_ticket_over_the_console(server: BotServer, consoles: dict[str, Console]) -> None:
     alice, bob = consoles["alice"], consoles["bob"]
     tid = await _ticket(server, 101, "cust-101")
