@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from sandbox import events
 from sandbox.clock import Clock
@@ -290,6 +291,14 @@ def create_app(settings: SandboxSettings, clock: Clock | None = None) -> web.App
     return app
 
 
+class PathOnlyAccessLogger(AbstractAccessLogger):
+    """Logs method, path, status and time, never the query string (/sandbox/sms?phone=…)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info("%s %s %s %.1fms", request.method, request.path, response.status,
+                         time * 1000)
+
+
 SHARED_FIELDS = ("sandbox_port", "sandbox_database_url", "platform_secret", "port", "log_level")
 
 
@@ -304,5 +313,6 @@ def run(settings: Any = None) -> None:
         settings = SandboxSettings(**{k: v for k, v in carried.items() if k != "log_level"})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     web.run_app(create_app(settings), host=settings.sandbox_host, port=settings.sandbox_port,
+                access_log_class=PathOnlyAccessLogger,
                 print=lambda _msg: log.info("sandbox platform on http://%s:%s",
                                             settings.sandbox_host, settings.sandbox_port))

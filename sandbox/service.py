@@ -403,19 +403,19 @@ class Platform:
                 shares = rules.shares_for_amount(req.amount, spec.nav)
             parts = rules.allocate_fifo(((lot.id, lot.acquired_at, lot.shares) for lot in lots),
                                         shares)
-            est = rules.redemption_estimate(parts, spec.nav, trade_date, self.tiers)
+            red = rules.redemption_estimate(parts, spec.nav, trade_date, self.tiers)
             sched = rules.redemption_schedule(self.cal, trade_date, spec.settlement_days)
             out.update({
-                "amount": money_str(est.gross), "shares": _shares_str(est.shares),
-                "fee": money_str(est.fee),
-                "fee_rate": None if est.fee_rate is None else _rate(est.fee_rate),
-                "fee_rule": est.fee_rule, "holding_days": est.holding_days,
+                "amount": money_str(red.gross), "shares": _shares_str(red.shares),
+                "fee": money_str(red.fee),
+                "fee_rate": None if red.fee_rate is None else _rate(red.fee_rate),
+                "fee_rule": red.fee_rule, "holding_days": red.holding_days,
                 "fee_lines": [{"acquired_at": ln.acquired_at.isoformat(),
                                "holding_days": ln.holding_days, "shares": _shares_str(ln.shares),
-                               "rate": _rate(ln.rate), "fee": str(ln.fee)}
-                              for ln in est.lines],
-                "estimated_shares": None, "estimated_amount": money_str(est.net),
-                "_fee": est.fee, "_amount": est.net, "_shares": est.shares, "_parts": parts,
+                               "rate": _rate(ln.rate), "fee": _rate(ln.fee)}
+                              for ln in red.lines],
+                "estimated_shares": None, "estimated_amount": money_str(red.net),
+                "_fee": red.fee, "_amount": red.net, "_shares": red.shares, "_parts": parts,
                 "_schedule": sched,
             })
         out["confirm_date"] = self.cal.local(sched.first_at).date().isoformat()
@@ -792,9 +792,9 @@ class Platform:
                         lot.shares = Decimal(0)
             else:
                 for part in o.allocation or []:
-                    lot = await s.get(LotRow, int(part["lot_id"]))
-                    if lot is not None:
-                        lot.shares = lot.shares + Decimal(part["shares"])
+                    held = await s.get(LotRow, int(part["lot_id"]))
+                    if held is not None:
+                        held.shares = held.shares + Decimal(part["shares"])
             o.status, o.reason = "failed", reason.strip()[:500]
             o.next_status = o.next_due_at = None
             s.add(OrderHistoryRow(order_pk=o.id, status="failed", at=now, reason=o.reason))
