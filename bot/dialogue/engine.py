@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from backend_client.errors import LinkCodeInvalid, PlatformError, PlatformUnavailable
 from bot import locales
-from bot.dialogue import tasks
+from bot.dialogue import tasks, values
 from bot.dialogue.types import Context, Entity, Reply, Turn, Understanding, buttons
 from bot.handlers import registry
 from bot.security import stepup
@@ -309,6 +309,10 @@ class Engine:
                 return filled
 
         nlu = await self._parse(text, ctx)
+        if nlu.degraded and tasks.active(ctx) is not None and nlu.entities:
+            filled = await tasks.fill(self._turn(nlu, ctx), ctx)
+            if filled is not None:
+                return filled
         if nlu.degraded:
             reply = [Outgoing(text=ctx.t("engine.nlu_down"), buttons=self._menu(ctx))]
             reminder = tasks.reminder(ctx)
@@ -399,7 +403,7 @@ class Engine:
                     return await tasks.resume(ctx)
         if route is None or not registry.available(intent):
             reply = await self._out_of_scope(turn, ctx)
-            return self._with_reminder(reply, ctx, current is not None)
+            return await self._with_reminder(reply, ctx, current is not None)
         task = registry.task_for(route)
         if task is not None:
             if task.needs_link and ctx.customer_id is None:
@@ -408,18 +412,22 @@ class Engine:
         handler = registry.handler_for(route)
         assert handler is not None  # available() checked it
         if route.needs_link and ctx.customer_id is None:
-            return self._with_reminder(self._link_needed(ctx), ctx, current is not None)
+            return await self._with_reminder(self._link_needed(ctx), ctx, current is not None)
         if route.stepup and ctx.customer_id and stepup.level(route.stepup) == "view":
             if not stepup.recently_verified(ctx, await ctx.now()):
                 return await self._view_challenge(route.stepup, nlu, ctx)
         reply = await handler(turn, ctx)
         if intent in ("affirm", "deny", "goodbye"):
             return reply
-        return self._with_reminder(reply, ctx, current is not None and tasks.active(ctx) is not None)
+        return await self._with_reminder(reply, ctx, current is not None and tasks.active(ctx) is not None)
 
-    def _with_reminder(self, reply: Reply, ctx: Context, had_task: bool) -> Reply:
+    async def _with_reminder(self, reply: Reply, ctx: Context, had_task: bool) -> Reply:
         if not had_task:
             return reply
+        try:
+            await values.catalog(ctx)  # so the reminder names the product, not its code
+        except PlatformError:
+            pass
         reminder = tasks.reminder(ctx)
         return reply + ([reminder] if reminder else [])
 

@@ -362,12 +362,19 @@ def _asks(task: TaskDef, name: str) -> bool:
 async def _absorb(task: TaskDef, raw: dict[str, Any], nlu: Understanding, ctx: Context) -> bool:
     """Put every slot value this message holds into the task; True when something changed."""
     changed = False
+    outage: PlatformUnavailable | None = None
     slots: dict[str, Any] = raw["slots"]
     for slot in task.slots:
-        value = await slot.extract(nlu, ctx, slots)
+        try:
+            value = await slot.extract(nlu, ctx, slots)
+        except PlatformUnavailable as exc:  # keep what the other slots found in this message
+            outage = exc
+            continue
         if value is not None and slots.get(slot.name) != value:
             slots[slot.name] = value
             changed = True
+    if outage is not None and not changed:
+        raise outage
     return changed
 
 

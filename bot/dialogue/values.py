@@ -115,8 +115,8 @@ async def catalog(ctx: Context) -> list[Any]:
 async def parse_product(text: str, ctx: Context, *, loose: bool = False) -> str | None:
     """A product named by code, name or a common word. ``loose``: anywhere in the text."""
     core = text.strip() if loose else strip_frame(text)
-    if not core or len(core) > (60 if loose else 24):
-        return None
+    if not core or len(core) > (60 if loose else 24) or _NUMBER.match(core):
+        return None  # numbers are amounts or shares, never products (no catalog call needed)
     products = await catalog(ctx)
     codes = {p.code.upper(): p.code for p in products}
     if core.upper() in codes:

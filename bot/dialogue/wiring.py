@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
-
 from aiohttp import web
 
 from backend_client.client import PlatformClient
 from bot.dialogue.engine import Engine
+from bot.nlu_client import NLUClient
 
 ENGINE = web.AppKey("engine", Engine)
 BACKEND = web.AppKey("backend", PlatformClient)
-NLU = web.AppKey("nlu", object)  # bot.nlu_client.NLUClient (typed loosely: no import cycle)
+NLU = web.AppKey("nlu", NLUClient)
 
 
 def setup(app: web.Application) -> None:
@@ -22,7 +21,6 @@ def setup(app: web.Application) -> None:
 
 async def _engine(app: web.Application) -> AsyncIterator[None]:
     from bot.app import DB, DELIVERY, SETTINGS
-    from bot.nlu_client import NLUClient
 
     settings = app[SETTINGS]
     backend = PlatformClient(
@@ -31,17 +29,18 @@ async def _engine(app: web.Application) -> AsyncIterator[None]:
         retries=settings.backend_retries,
     )
     await backend.start()
-    nlu: Any = NLUClient(settings)
-    start = getattr(nlu, "start", None)
-    if start is not None:
-        await start()
+    nlu = NLUClient(
+        settings.resolved_nlu_url(),
+        timeout=settings.nlu_timeout_s,
+        breaker_failures=settings.nlu_breaker_failures,
+        breaker_reset_s=settings.nlu_breaker_reset_s,
+    )
+    await nlu.start()
     app[BACKEND] = backend
     app[NLU] = nlu
     app[ENGINE] = Engine(settings, app[DB], backend, nlu, app[DELIVERY])
     try:
         yield
     finally:
-        close = getattr(nlu, "close", None)
-        if close is not None:
-            await close()
+        await nlu.close()
         await backend.close()

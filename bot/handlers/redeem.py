@@ -44,7 +44,11 @@ async def _ask_product(ctx: Context, _slots: dict[str, Any]) -> Reply:
     assert ctx.customer_id is not None
     portfolio = await ctx.backend.get_portfolio(ctx.customer_id)
     if not portfolio.holdings:
+        ctx.state.pop("task", None)  # nothing to redeem: the task ends here
         return [Outgoing(text=ctx.t("redeem.no_holdings"))]
+    if len(portfolio.holdings) == 1:  # one holding: no need to ask which
+        _slots["product"] = portfolio.holdings[0].product
+        return await _ask_qty(ctx, _slots)
     return [
         Outgoing(
             text=ctx.t("redeem.ask_product"),

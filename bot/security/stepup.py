@@ -32,7 +32,9 @@ POLICY: dict[str, Level] = {
     "forget_me": "fresh",
 }
 
-# Our action names → the platform's challenge actions (the SMS text names them).
+# Our action names → the platform's challenge actions (the SMS text names them). The platform
+# knows subscribe, redeem and view only; the other fresh-code actions use a "view" code that
+# the bot binds to the one task and idempotency key it was sent for (kept in the state).
 PLATFORM_ACTION: dict[str, str] = {
     "view_balance": "view",
     "view_holdings": "view",
@@ -40,10 +42,6 @@ PLATFORM_ACTION: dict[str, str] = {
     "view_complaints": "view",
     "buy": "subscribe",
     "redeem": "redeem",
-    "export_history": "export",
-    "change_contact": "change_contact",
-    "unlink": "unlink",
-    "forget_me": "erase_data",
 }
 
 
@@ -138,7 +136,7 @@ async def send(
     try:
         challenge = await ctx.backend.create_challenge(
             ctx.customer_id,
-            PLATFORM_ACTION.get(spec.action, spec.action),
+            PLATFORM_ACTION.get(spec.action, "view"),
             idempotency_key,
             product=spec.product,
             amount=spec.amount,

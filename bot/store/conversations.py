@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -220,7 +220,8 @@ async def save(
             state_version=expected_version + 1,
             lang=lang,
             customer_id=customer_id,
-            verified_at=verified_at,
+            # SQLite keeps no offset: store UTC so every reader gets the same instant back.
+            verified_at=None if verified_at is None else verified_at.astimezone(UTC),
             updated_at=utcnow(),
         )
     )
