@@ -326,6 +326,7 @@ def rasa_env() -> dict[str, str]:
         RASA_TELEMETRY_ENABLED="false",
         TF_CPP_MIN_LOG_LEVEL="2",
         PYTHONWARNINGS="ignore",
+        PYTHONUNBUFFERED="1",  # progress lines arrive while training, not at the end
         # Rasa's training cache would otherwise land in ./.rasa inside the checkout
         RASA_CACHE_DIRECTORY=env.get("RASA_CACHE_DIRECTORY", str(VAR_NLU / "rasa-cache")),
     )
