@@ -14,10 +14,10 @@ _FULLWIDTH = str.maketrans(
 
 # A number is only matched whole: never starting right after a digit, never ending right
 # before a digit, and never as part of an amount ("13812345678.50", "1,381…"). Letters may
-# touch it ("tel13812345678" is still a phone), which is safe because no identifier we print
-# has the shape of one: order ids are D + 10 digits, complaint ids C + 10 digits, one-time
-# codes 6 digits — all shorter than the shortest number masked here (11 digits).
-_START = r"(?<![0-9])(?<![0-9][.,])"
+# touch it ("tel13812345678", "ID11010519491231002X"), except a lone D or C: platform order
+# ids are D + digits and complaint ids C + digits (D20261125000001), however long they grow.
+# One-time codes are 6 digits, shorter than the shortest number masked here (11).
+_START = r"(?<![0-9])(?<!(?<![A-Za-z])[DdCc])(?<![0-9][.,])"
 _END = r"(?![0-9])(?![.,][0-9])"
 
 _DATE = r"(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
