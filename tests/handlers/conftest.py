@@ -161,6 +161,10 @@ def linked_chat(engine: Any) -> ChatFactory:
         word = "绑定" if lang == "zh" else "link"
         replies = await chat.say(f"{word} {customer['link_code']}")
         assert replies, "no reply to the link code"
+        if lang == "en":
+            # A link code keeps the conversation's language (zh by default); a word of
+            # English that needs no NLU switches it.
+            await chat.say("cancel")
         return chat
 
     return make
