@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy import select
 
-from sandbox.db import EventRow
+from sandbox.db import EventRow, as_utc
 from sandbox.service import Platform
 
 log = logging.getLogger("sandbox.events")
@@ -56,15 +56,23 @@ def _delivered(status: int, raw: bytes) -> bool:
 
 
 async def deliver_once(platform: Platform, session: aiohttp.ClientSession, url: str) -> int:
-    """Post every due, undelivered event once; returns how many were delivered."""
+    """Post due, undelivered events once, oldest first; returns how many were delivered.
+
+    A customer's events go out in order: while one waits for a retry, the later ones of the
+    same customer wait too (a "settled" must not overtake its "confirmed")."""
     st = platform.settings
     real_now = datetime.now(UTC)
     async with platform.db.read() as s:
-        due = list((await s.execute(select(EventRow).where(
-            EventRow.delivered_at.is_(None), EventRow.next_attempt_at <= real_now)
-            .order_by(EventRow.id).limit(100))).scalars())
+        pending = list((await s.execute(select(EventRow).where(EventRow.delivered_at.is_(None))
+                                        .order_by(EventRow.id).limit(200))).scalars())
+    blocked: set[str] = set()
     delivered = 0
-    for e in due:
+    for e in pending:
+        if e.customer_id in blocked:
+            continue
+        if as_utc(e.next_attempt_at) > real_now:  # type: ignore[operator]
+            blocked.add(e.customer_id)
+            continue
         body = event_body(e, platform)
         ts = str(int(time.time()))  # real time: the bot checks freshness against its own clock
         headers = {"Content-Type": "application/json", "X-Platform-Timestamp": ts,
@@ -91,6 +99,7 @@ async def deliver_once(platform: Platform, session: aiohttp.ClientSession, url: 
                 backoff = min(st.delivery_backoff_max_s, 0.5 * 2 ** min(row.attempts - 1, 10))
                 row.next_attempt_at = datetime.now(UTC) + timedelta(seconds=backoff)
                 row.last_error = error
+                blocked.add(e.customer_id)
     return delivered
 
 

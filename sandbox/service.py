@@ -401,6 +401,9 @@ class Platform:
             else:
                 assert req.amount is not None
                 shares = rules.shares_for_amount(req.amount, spec.nav)
+                # "redeem ¥1,085" of exactly 1,000 shares at 1.085 must not fail on rounding.
+                if shares > available and req.amount <= (available * spec.nav).quantize(CENT):
+                    shares = available
             parts = rules.allocate_fifo(((lot.id, lot.acquired_at, lot.shares) for lot in lots),
                                         shares)
             red = rules.redemption_estimate(parts, spec.nav, trade_date, self.tiers)

@@ -156,6 +156,18 @@ async def test_outside_window_redeem_all_and_status_tracking(
     assert (await client.get_portfolio(cid)).cash == Decimal("51847.86")
 
 
+async def test_redeem_by_the_whole_value_does_not_fail_on_rounding(
+        env: tuple[SandboxServer, PlatformClient]):
+    sb, client = env
+    c = await sb.create_customer(holdings=[{"product": "BOND01", "shares": "1000"}])
+    q = await client.quote(c["customer_id"], "redeem", "BOND01", amount=Decimal("1085"))
+    assert q.shares == Decimal("1000.00") and q.fee_rule == "holding_7_to_365_days"
+    q = await client.quote(c["customer_id"], "redeem", "BOND01", amount=Decimal("100"))
+    assert q.shares == Decimal("92.17") and q.amount == Decimal("100.00")  # 92.17 × 1.085
+    with pytest.raises(InsufficientFunds):
+        await client.quote(c["customer_id"], "redeem", "BOND01", amount=Decimal("1085.01"))
+
+
 async def test_complaints_roundtrip(env: tuple[SandboxServer, PlatformClient]):
     sb, client = env
     c = await sb.create_customer(cash="1000.00")

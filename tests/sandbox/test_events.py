@@ -100,15 +100,19 @@ async def test_status_change_arrives_signed_within_two_seconds(receiver: Receive
         assert len({e["event_id"] for e in receiver.events}) == 2
 
 
-async def test_delivery_retries_until_2xx(receiver: Receiver, tmp_path: Path):
+async def test_delivery_retries_until_2xx_keeping_each_customers_order(receiver: Receiver,
+                                                                          tmp_path: Path):
     receiver.fail_next = 2
     async with running_sandbox(tmp_dir=tmp_path, events_url=receiver.url,
                                platform_secret=SECRET) as sb:
         c = await sb.create_customer()
-        await sb.risk_warning(c["customer_id"], "login_anomaly", "异地登录")
-        await _wait(lambda: len(receiver.events) == 1, 10)
-        [ev] = await sb.events()
-        assert ev["delivered"] is True and ev["attempts"] == 3
+        for n in range(3):
+            await sb.risk_warning(c["customer_id"], "login_anomaly", f"异地登录 {n}")
+        await _wait(lambda: len(receiver.events) == 3, 10)
+        assert [e["payload"]["detail"] for e in receiver.events] == [
+            "异地登录 0", "异地登录 1", "异地登录 2"]
+        evs = await sb.events()
+        assert all(e["delivered"] for e in evs) and evs[0]["attempts"] == 3
 
 
 async def test_replayed_answer_counts_as_delivered(receiver: Receiver, tmp_path: Path):
