@@ -43,7 +43,9 @@ async def _summary(ctx: Context) -> dict[str, Any] | None:
 async def handle(turn: Turn, ctx: Context) -> Reply:
     """Customer asked for a person: one open ticket, their place in the queue and the wait."""
     async with ctx.db.begin() as s:
-        transcript = await conversations.recent_transcript(s, ctx.conversation_id, 20)
+        lines = await conversations.recent_transcript(s, ctx.conversation_id, 19)
+    # The engine saves this turn after the handler returns: add the request itself.
+    transcript = [*lines, {"role": "customer", "text": turn.message.text}]
     entities = {e.entity: e.value for e in turn.nlu.entities if e.entity != "reason"}
     try:
         now = await ctx.now()

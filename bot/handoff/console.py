@@ -21,6 +21,7 @@ from bot.handoff.service import HandoffError
 from bot.store import conversations
 from bot.store import handoff as store
 from bot.store.db import utcnow
+from bot.types import Lang
 
 log = logging.getLogger(__name__)
 
@@ -372,13 +373,22 @@ async def agents(request: web.Request, agent: store.Agent) -> web.StreamResponse
 @routes.get("/agent/api/canned")
 @api()
 async def canned(request: web.Request, agent: store.Agent) -> web.StreamResponse:
-    """Canned answers: the FAQ catalog (``faq.*`` keys) in the requested language."""
-    lang = "en" if request.query.get("lang") == "en" else "zh"
-    items = [
-        {"key": key, "text": text}
-        for key, text in sorted(locales.catalog(lang).items())  # type: ignore[arg-type]
-        if key.startswith("faq.")
-    ]
+    """Canned answers: the FAQ catalog (``faq.<topic>``) with today's policy numbers filled in."""
+    # The console is a web page like the channels: it may use the FAQ handler's catalog,
+    # so an agent's canned answer says exactly what the bot would say.
+    from bot.handlers import faq
+
+    lang: Lang = "en" if request.query.get("lang") == "en" else "zh"
+    values = faq.policy_values(request.app[SETTINGS])
+    items = []
+    for topic in faq.TOPICS:
+        title_key = f"faq.title.{topic}"
+        title = locales.translate(lang, title_key) if locales.has(lang, title_key) else topic
+        try:
+            text = faq.answer(lang, topic, values)
+        except (KeyError, IndexError, ValueError):
+            continue  # a topic whose text is not there yet
+        items.append({"key": f"faq.{topic}", "title": title, "text": text})
     return web.json_response(items)
 
 

@@ -94,7 +94,7 @@ async def _console_flow(
     # While the agent owns the conversation the bot stays silent; the message shows live.
     replies = await customer_says("我的赎回款什么时候到账？")
     assert replies == [], replies
-    await expect(page.locator("#messages")).to_contain_text("我的赎回款什么时候到账？")
+    await expect(page.locator("#messages")).to_contain_text("我的赎回款什么时候到账")
 
     # An internal note stays in the console.
     await page.fill("#reply-text", "客户询问赎回到账时间")

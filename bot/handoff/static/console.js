@@ -131,7 +131,7 @@ async function openTicket(id) {
 async function loadCanned(lang) {
   const items = await api(`/agent/api/canned?lang=${encodeURIComponent(lang)}`).catch(() => []);
   $("canned").replaceChildren(el("option", { value: "" }, "Canned answers (FAQ)…"),
-    ...items.map((i) => el("option", { value: i.text }, i.key.replace(/^faq\./, ""))));
+    ...items.map((i) => el("option", { value: i.text }, i.title)));
 }
 
 async function loadAgents() {
