@@ -49,12 +49,11 @@ def engine_of(app: web.Application) -> Engine | None:
 
 
 def precheck(app: web.Application, text: str) -> tuple[str, list[Outgoing] | None]:
-    """Clean a customer's text; when the channel itself must answer (empty, too long), the
-    answer comes back instead of going to the engine."""
+    """Clean a customer's text; when the channel itself must answer (too long: it never
+    reaches the NLU), the answer comes back instead of going to the engine. An empty text
+    goes on: the engine answers it with its menu."""
     cleaned = clean_text(text)
     lang = guess_lang(cleaned)
-    if not cleaned:
-        return cleaned, [Outgoing(text=translate(lang, "channels.empty"))]
     limit = app[SETTINGS].max_message_chars
     if len(cleaned) > limit:
         return cleaned, [Outgoing(text=translate(lang, "channels.too_long", limit=limit))]

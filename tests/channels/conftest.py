@@ -34,6 +34,8 @@ class ScriptedEngine:
     async def handle(self, msg: Incoming) -> list[Outgoing]:
         self.seen.append(msg)
         text = msg.text
+        if not text:  # like the real engine: an empty message gets the menu
+            return [Outgoing(text="有什么可以帮您？", buttons=(Button("查余额 Balance", "/check_balance"),))]
         if text == "boom":
             raise RuntimeError("engine exploded")
         if text in {"menu", "菜单"}:

@@ -119,8 +119,8 @@ async def test_an_oversize_body_is_413_json(channel_bot: ChannelBotFactory) -> N
 @pytest.mark.parametrize(
     "message, expected",
     [
-        ("", "请输入|Please type"),
-        ("   \n\t ", "请输入|Please type"),
+        ("", "有什么可以帮您"),
+        ("   \n\t \x00", "有什么可以帮您"),
         ("x" * 5000, "too long"),
         ("长" * 5000, "太长"),
         ("\x00\x07hello\x1b[31m", "echo: hello[31m"),
