@@ -40,7 +40,7 @@ _CATEGORY_WORDS: dict[str, str] = {
     ),
     "system_fault": (
         r"系统|故障|闪退|崩溃|打不开|登录不了|登不上|报错|卡住|卡死|扣了两次|重复扣|页面|app|"
-        r"crash|bug|error|broken|\bdown\b|charged twice|double[- ]?charged|won'?t load|log ?in|glitch|website"
+        r"crash|bug|error|broken|\bdown\b|charged (me )?twice|double[- ]?charged?|won'?t load|log ?in|glitch|website"
     ),
     "policy_explanation": (
         r"政策|规则|条款|解释不清|说明不清|没说清|不清楚|规定|"
@@ -64,8 +64,12 @@ _TRIGGERS = re.compile(
     re.I,
 )
 _FILLER = re.compile(r"[\s,，。.!！?？:：;；~～、…-]+")
+# Asking for a person (not merely mentioning an agent in the complaint itself).
 _HUMAN = re.compile(
-    r"人工|真人|客服人员|专员|找人|跟人|和人|person|human|agent|someone|somebody|representative|real people",
+    r"转人工|人工客服|人工服务|找人工|要人工|真人|(跟|和|找).{0,6}人(聊|谈|说|沟通)|"
+    r"(talk|speak|chat|discuss)\b.{0,40}\b(with|to) (a |an |the )?(real )?"
+    r"(person|human|agent|someone|somebody|representative|people)|"
+    r"\b(a|real) (human|person)\b|connect me|transfer me",
     re.I,
 )
 _ESCALATE = re.compile(
