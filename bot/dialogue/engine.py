@@ -353,9 +353,9 @@ class Engine:
     def _expects_code(self, ctx: Context) -> bool:
         if stepup.pending(ctx) is not None:
             return True
-        if tasks.asking(ctx) is not None:
-            return False  # a six-digit number is an answer (an amount) here
-        return bool(ctx.state.get("voided_challenge") or ctx.state.get("last_done"))
+        # A six-digit number is an answer (an amount) while a task asks for one; anywhere
+        # else it is most likely a one-time code, which must not reach the NLU or the logs.
+        return tasks.asking(ctx) is None
 
     def _at_confirm(self, ctx: Context) -> bool:
         current = tasks.active(ctx)

@@ -201,7 +201,8 @@ async def check(ctx: Context, code: str) -> CodeOutcome:
     except ChallengeFailed as exc:
         if exc.code == "wrong_code":
             return await _wrong(ctx, now, exc, purpose)
-        if exc.code == "locked":
+        if exc.code == "locked":  # the platform counted this wrong code as the last one
+            await _audit(ctx, "challenge_failed", {"reason": "locked"})
             reply = await _lock(ctx, now, _platform_until(exc, now, ctx))
             return CodeOutcome("locked", reply, purpose, {})
         if exc.code == "expired":
