@@ -15,6 +15,7 @@ from bot.app import DB
 from bot.handoff import auth
 from bot.store import handoff as store
 from tests.conftest import BotServer
+from tests.support.fake_telegram import FakeTelegram
 from tests.support.sandbox import running_sandbox
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
@@ -51,8 +52,9 @@ async def _console_flow(
     server: BotServer,
     new_context: Any,
     reports: Path | None,
-    customer_says: Callable[[str], Awaitable[list[str]]],
+    customer_says: Callable[[str, bool], Awaitable[list[str]]],
     customer_inbox: Callable[[], Awaitable[list[dict[str, Any]]]],
+    customer_rates: Callable[[dict[str, Any], int], Awaitable[None]],
 ) -> None:
     """The scenario shared by every channel; ``customer_*`` speak the channel's language."""
     db = server.app[DB]
@@ -64,7 +66,7 @@ async def _console_flow(
     await _login(page, server, "alice")
 
     # The customer asks for a person; the bot says where they are in the queue.
-    replies = await customer_says("转人工")
+    replies = await customer_says("转人工", True)
     assert any("第 1 位" in r for r in replies), replies
     tickets = await _eventually(lambda: _open_ticket_ids(server))
     assert len(tickets) == 1
@@ -92,7 +94,7 @@ async def _console_flow(
     assert await _eventually(agent_text_arrived), "the agent's reply never reached the customer"
 
     # While the agent owns the conversation the bot stays silent; the message shows live.
-    replies = await customer_says("我的赎回款什么时候到账？")
+    replies = await customer_says("我的赎回款什么时候到账？", False)
     assert replies == [], replies
     await expect(page.locator("#messages")).to_contain_text("我的赎回款什么时候到账")
 
@@ -113,12 +115,16 @@ async def _console_flow(
     assert not any("客户询问赎回到账时间" in (m.get("text") or "") for m in seen)
     rating = next(m for m in seen if "1–5" in (m.get("text") or ""))
     assert rating["buttons"][4] == '/rate{"score": 5}'
-    await customer_says('/rate{"score": 5}')
-    async with db.begin() as s:
-        assert (await store.get_ticket(s, tid)).rating == 5  # type: ignore[union-attr]
+    await customer_rates(rating, 5)
+
+    async def rated() -> bool:
+        async with db.begin() as s:
+            return (await store.get_ticket(s, tid)).rating == 5  # type: ignore[union-attr]
+
+    assert await _eventually(rated)
 
     # After resolution the bot answers again.
-    assert await customer_says("转人工")
+    assert await customer_says("转人工", True)
 
     # The agent may not open the dashboard; the supervisor may.
     resp = await page.goto(f"{server.url}/agent/dashboard")
@@ -136,12 +142,55 @@ async def test_rest_customer_reaches_an_agent(bot_server, new_context, reports_d
     async with running_sandbox(tmp_dir=tmp_path) as platform:
         server: BotServer = await bot_server(backend_url=platform.base_url, staffed_hours="00:00-00:00")
 
-        async def says(text: str) -> list[str]:
+        async def says(text: str, expect_reply: bool) -> list[str]:
             return [m.get("text") or "" for m in await server.say("rest-cust-1", text)]
 
         async def inbox() -> list[dict[str, Any]]:
             got = await server.pending("rest-cust-1")
             return [{"text": m.get("text"), "buttons": [b["payload"] for b in m.get("buttons", [])]} for m in got]
 
+        async def rates(message: dict[str, Any], score: int) -> None:
+            # A Rasa widget sends the clicked button's payload as the message.
+            assert await says(message["buttons"][score - 1], True)
+
         await _console_flow(server=server, new_context=new_context, reports=reports_dir,
-                            customer_says=says, customer_inbox=inbox)
+                            customer_says=says, customer_inbox=inbox, customer_rates=rates)
+
+
+async def test_telegram_customer_reaches_an_agent(bot_server, new_context, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    chat = 777001
+    async with running_sandbox(tmp_dir=tmp_path) as platform, FakeTelegram() as telegram:
+        server: BotServer = await bot_server(
+            backend_url=platform.base_url, staffed_hours="00:00-00:00",
+            telegram_token=telegram.token, telegram_base_url=telegram.base_url,
+        )
+        read = {"n": 0}
+
+        def new_messages() -> list[dict[str, Any]]:
+            sent = telegram.sent(chat)
+            fresh, read["n"] = sent[read["n"]:], len(sent)
+            return [
+                {"text": m.text, "buttons": [b.get("callback_data") for b in m.buttons], "message_id": m.message_id}
+                for m in fresh
+            ]
+
+        async def says(text: str, expect_reply: bool) -> list[str]:
+            before = len(telegram.sent(chat))
+            await telegram.send_text(chat, text)
+            if expect_reply:
+                await telegram.wait_sent(chat, count=before + 1, timeout=8)
+            else:
+                await asyncio.sleep(1.0)  # long enough for a reply the bot should not send
+            return [m["text"] or "" for m in new_messages()]
+
+        async def inbox() -> list[dict[str, Any]]:
+            return new_messages()
+
+        async def rates(message: dict[str, Any], score: int) -> None:
+            before = len(telegram.sent(chat))
+            await telegram.press(chat, message["message_id"], message["buttons"][score - 1])
+            await telegram.wait_sent(chat, count=before + 1, timeout=8)
+            new_messages()
+
+        await _console_flow(server=server, new_context=new_context, reports=None,
+                            customer_says=says, customer_inbox=inbox, customer_rates=rates)
