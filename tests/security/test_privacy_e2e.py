@@ -1,0 +1,112 @@
+"""End to end over the REST channel: no personal data in plaintext in the logs or the database."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import structlog
+
+from bot.logsetup import configure_logging
+from tests.conftest import BotFactory
+from tests.support.sandbox import running_sandbox
+
+pytestmark = pytest.mark.timeout(120)
+
+PHONE = "13987654321"
+ID_NUMBER = "11010519491231002X"
+CARD = "6222021234567890123"
+SENTENCE = "我其实是背着家里人偷偷买的这个基金"
+SECRETS = {"phone": PHONE, "id number": ID_NUMBER, "card": CARD, "private sentence": SENTENCE}
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """Everything the bot logs, as production configures it (DEBUG, to see the most)."""
+    buf = io.StringIO()
+    configure_logging("DEBUG", stream=buf)
+    yield buf
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if handler.get_name() == "finbot-json":
+            root.removeHandler(handler)
+    structlog.reset_defaults()
+
+
+def _hits(haystack: bytes) -> dict[str, int]:
+    return {name: haystack.count(value.encode()) for name, value in SECRETS.items()}
+
+
+async def test_a_full_conversation_leaves_no_plaintext_behind(
+    bot_server: BotFactory,
+    tmp_path: Path,
+    log_output: io.StringIO,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    platform_dir = tmp_path / "platform"
+    platform_dir.mkdir()
+    async with running_sandbox(tmp_dir=platform_dir) as platform:
+        customer = await platform.create_customer(
+            name="李四", phone=PHONE, holdings=[{"product": "MMF01", "shares": "10000"}]
+        )
+        bot = await bot_server(backend_url=platform.base_url)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+
+            async def say(text: str) -> list[dict[str, Any]]:
+                async with http.post(
+                    f"{bot.url}/webhooks/rest/webhook",
+                    json={"sender": "privacy-1", "message": text},
+                ) as resp:
+                    assert resp.status == 200, await resp.text()
+                    return list(await resp.json())
+
+            def texts(replies: list[dict[str, Any]]) -> str:
+                return "\n".join(r.get("text", "") for r in replies)
+
+            assert "绑定成功" in texts(await say(f"绑定 {customer['link_code']}"))
+            assert "¥60,000.00" in texts(await say("/check_balance"))
+            await say('/file_complaint{"category":"service_attitude"}')
+            await say(
+                f"客服态度太差。我的身份证号是{ID_NUMBER}，卡号{CARD}，手机{PHONE}。{SENTENCE}"
+            )
+            filed = texts(await say("/confirm"))
+            assert "C2026" in filed or "工单号" in filed, filed
+            # Right of access: the export names everything, decrypted, as a one-time download.
+            mine = texts(await say("我的数据"))
+            link = re.search(r"(http://\S+/files/[\w-]+)", mine)
+            assert link, mine
+            async with http.get(link.group(1)) as resp:
+                assert resp.status == 200
+                export = await resp.text()
+            assert SENTENCE in export and ID_NUMBER in export  # the customer sees it all
+            async with http.get(link.group(1)) as resp:
+                assert resp.status in (404, 410)  # one time only
+
+            # Right to erasure, after a fresh code.
+            await say("删除我的数据")
+            await say("/confirm")
+            erased = texts(await say(await platform.last_code(PHONE)))
+            assert "删除" in erased, erased
+            after = texts(await say("我的数据"))
+            assert "未绑定" in after, after
+
+            db_files = sorted(tmp_path.glob("bot.sqlite*"))
+            assert any(p.name.endswith("-wal") for p in db_files)  # read while the WAL is live
+            live = b"".join(p.read_bytes() for p in db_files)
+        await bot.stop()
+
+    stopped = b"".join(p.read_bytes() for p in sorted(tmp_path.glob("bot.sqlite*")))
+    logs = log_output.getvalue()
+    captured = capfd.readouterr()
+    assert "POST /webhooks/rest/webhook" in logs  # the capture did see the bot's logging
+    zero = dict.fromkeys(SECRETS, 0)
+    assert _hits(logs.encode()) == zero
+    assert _hits((captured.out + captured.err).encode()) == zero
+    assert _hits(live) == zero
+    assert _hits(stopped) == zero
