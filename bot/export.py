@@ -67,7 +67,7 @@ def _face_index(path: Path) -> int:
     if path.suffix.lower() not in (".ttc", ".otc"):
         return 0
     try:
-        from fontTools.ttLib import TTCollection
+        from fontTools.ttLib import TTCollection  # type: ignore[import-untyped]
 
         with TTCollection(str(path), lazy=True) as coll:
             for i, font in enumerate(coll.fonts):

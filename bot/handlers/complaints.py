@@ -149,7 +149,9 @@ async def _ask_category(ctx: Context, slots: dict[str, Any]) -> Reply:
     ]
 
 
-async def _extract_description(nlu: Understanding, ctx: Context, slots: dict[str, Any]) -> Any | None:
+async def _extract_description(
+    nlu: Understanding, ctx: Context, slots: dict[str, Any]
+) -> Any | None:
     asking = tasks.asking(ctx) == "description"
     if slots.get("description") is not None and not asking:
         return None
@@ -204,7 +206,10 @@ async def _prepare(ctx: Context, slots: dict[str, Any]) -> Prepared:
             order_id = None
     lines = [
         ctx.t("complaints.summary_title"),
-        ctx.t("complaints.summary_category", category=ctx.t(f"complaints.category.{slots['category']}")),
+        ctx.t(
+            "complaints.summary_category",
+            category=ctx.t(f"complaints.category.{slots['category']}"),
+        ),
         ctx.t("complaints.summary_description", description=_quote(str(slots["description"]))),
     ]
     if order_id:
@@ -231,8 +236,16 @@ def _sla_lines(ctx: Context, c: Complaint) -> list[str]:
     lang = ctx.lang
     return [
         ctx.t("complaints.sla_ack", at=fmt_date(c.created_at, lang, with_time=True)),
-        ctx.t("complaints.sla_first", at=fmt_date(c.first_response_due, lang, with_time=True), hours=n["first_h"]),
-        ctx.t("complaints.sla_result", at=fmt_date(c.result_due, lang, with_time=True), hours=n["result_h"]),
+        ctx.t(
+            "complaints.sla_first",
+            at=fmt_date(c.first_response_due, lang, with_time=True),
+            hours=n["first_h"],
+        ),
+        ctx.t(
+            "complaints.sla_result",
+            at=fmt_date(c.result_due, lang, with_time=True),
+            hours=n["result_h"],
+        ),
         ctx.t("complaints.sla_final", at=fmt_date(c.final_due, lang), days=n["final_days"]),
     ]
 
@@ -372,7 +385,9 @@ async def status(turn: Turn, ctx: Context) -> Reply:
                 return [
                     Outgoing(
                         text=ctx.t("complaints.not_found", complaint_id=wanted.upper()),
-                        buttons=(Button(ctx.t("complaints.mine_button"), payload("complaint_status")),),
+                        buttons=(
+                            Button(ctx.t("complaints.mine_button"), payload("complaint_status")),
+                        ),
                     )
                 ]
         else:
@@ -388,7 +403,11 @@ async def status(turn: Turn, ctx: Context) -> Reply:
                 buttons=(Button(ctx.t("complaints.new_button"), payload("file_complaint")),),
             )
         ]
-    header = ctx.t("complaints.one_header") if wanted else ctx.t("complaints.list_header", count=len(found))
+    header = (
+        ctx.t("complaints.one_header")
+        if wanted
+        else ctx.t("complaints.list_header", count=len(found))
+    )
     body = "\n\n".join(_describe_complaint(ctx, c) for c in found)
     btns: list[Button] = []
     answered = [c for c in found if c.status == "answered"]
@@ -401,4 +420,3 @@ async def status(turn: Turn, ctx: Context) -> Reply:
         )
     btns.append(Button(ctx.t("complaints.human_button"), payload("human_handoff")))
     return [Outgoing(text=header + "\n" + body, buttons=tuple(btns))]
-

@@ -17,12 +17,34 @@ __all__ = ["ACTIONS", "MENU_TOPICS", "TOPICS", "answer", "handle", "policy_value
 
 # The 29 topics of DOMAIN.md (the NLU's retrieval intents faq/<topic>).
 TOPICS: tuple[str, ...] = (
-    "register", "real_name", "password_rules", "reset_password", "bind_card",
-    "risk_assessment", "trading_hours", "confirm_time", "arrival_time", "fees",
-    "redemption_fee", "nav_calculation", "limits", "order_status_meaning",
-    "failed_transaction", "history_export", "notifications_info", "complaint_process",
-    "complaint_time", "regulator", "service_hours", "product_types", "returns_guarantee",
-    "data_protection", "close_account", "security_tips", "change_phone", "cancel_order",
+    "register",
+    "real_name",
+    "password_rules",
+    "reset_password",
+    "bind_card",
+    "risk_assessment",
+    "trading_hours",
+    "confirm_time",
+    "arrival_time",
+    "fees",
+    "redemption_fee",
+    "nav_calculation",
+    "limits",
+    "order_status_meaning",
+    "failed_transaction",
+    "history_export",
+    "notifications_info",
+    "complaint_process",
+    "complaint_time",
+    "regulator",
+    "service_hours",
+    "product_types",
+    "returns_guarantee",
+    "data_protection",
+    "close_account",
+    "security_tips",
+    "change_phone",
+    "cancel_order",
     "fund_safety",
 )
 
@@ -75,8 +97,14 @@ ACTIONS: dict[str, tuple[tuple[str, str], ...]] = {
 
 # The FAQ menu (payload "/faq"): the questions customers ask most.
 MENU_TOPICS: tuple[str, ...] = (
-    "trading_hours", "arrival_time", "redemption_fee", "fees", "fund_safety",
-    "returns_guarantee", "complaint_process", "service_hours",
+    "trading_hours",
+    "arrival_time",
+    "redemption_fee",
+    "fees",
+    "fund_safety",
+    "returns_guarantee",
+    "complaint_process",
+    "service_hours",
 )
 
 
@@ -120,7 +148,9 @@ def _span(text: str) -> tuple[str, str]:
     return start.strip(), end.strip()
 
 
-def policy_values(settings: Settings, tiers: tuple[FeeTier, ...] | None = None) -> dict[str, str | int]:
+def policy_values(
+    settings: Settings, tiers: tuple[FeeTier, ...] | None = None
+) -> dict[str, str | int]:
     """Every number an answer may show, from configuration (and the platform's fee tiers)."""
     t = (_tiers_from(tiers) if tiers else None) or _tiers_from_settings(settings)
     open_time, close_time = _span(settings.trading_hours)
@@ -169,7 +199,8 @@ def _menu(ctx: Context, text_key: str) -> Reply:
         Outgoing(
             text=ctx.t(text_key),
             buttons=tuple(
-                Button(ctx.t(f"faq.title.{topic}"), payload(f"faq/{topic}")) for topic in MENU_TOPICS
+                Button(ctx.t(f"faq.title.{topic}"), payload(f"faq/{topic}"))
+                for topic in MENU_TOPICS
             )
             + (Button(ctx.t("faq.action.human"), payload("human_handoff")),),
         )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from backend_client.errors import PlatformError
@@ -37,7 +37,9 @@ EXPORT_MAX_ROWS = 2000  # a statement larger than this is cut (and the customer 
 STATUSES = ("submitted", "confirmed", "settled", "accepted", "processed", "arrived", "failed")
 FORMATS = ("csv", "pdf")
 
-_EXPORT = re.compile(r"导出|下载|export|download|statement|对账单|\bcsv\b|\bpdf\b|excel|表格|电子表", re.I)
+_EXPORT = re.compile(
+    r"导出|下载|export|download|statement|对账单|\bcsv\b|\bpdf\b|excel|表格|电子表", re.I
+)
 _PDF = re.compile(r"pdf", re.I)
 _CSV = re.compile(r"csv|excel|xls|表格|电子表", re.I)
 _REDEEM = re.compile(r"赎回|卖出|redeem|redemption|\bsold\b|\bsell", re.I)
@@ -54,10 +56,37 @@ _STATUS_WORDS: tuple[tuple[str, str], ...] = (
 
 # ------------------------------------------------------------------ periods
 
-_CN_NUM = {"一": 1, "两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
-           "九": 9, "十": 10, "十一": 11, "十二": 12, "半": 0}
-_EN_NUM = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-           "eight": 8, "nine": 9, "ten": 10, "twelve": 12, "a": 1, "an": 1}
+_CN_NUM = {
+    "一": 1,
+    "两": 2,
+    "二": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+    "十": 10,
+    "十一": 11,
+    "十二": 12,
+    "半": 0,
+}
+_EN_NUM = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "twelve": 12,
+    "a": 1,
+    "an": 1,
+}
 _MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
 _MONTHS.update({m.lower(): i for i, m in enumerate(calendar.month_abbr) if m})
 
@@ -89,7 +118,10 @@ def resolve_period(text: str, today: date) -> tuple[date, date] | None:
         y = today - timedelta(days=1)
         return y, y
     # "最近三个月", "近7天", "past 30 days", "last 3 months", "最近半年", "最近一周"
-    m = re.search(r"(?:最近|近|过去)\s*(\d+|[一两二三四五六七八九十半]+)\s*(?:个)?\s*(天|日|周|星期|礼拜|月|年)", s)
+    m = re.search(
+        r"(?:最近|近|过去)\s*(\d+|[一两二三四五六七八九十半]+)\s*(?:个)?\s*(天|日|周|星期|礼拜|月|年)",
+        s,
+    )
     unit: str | None = None
     n: int | None = None
     if m:
@@ -143,7 +175,9 @@ def resolve_period(text: str, today: date) -> tuple[date, date] | None:
     if m:
         month_year = (int(m.group(1)) if m.group(1) else None, int(m.group(2)))
     else:
-        m = re.search(r"\b(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\b\.?\s*(20\d\d)?", s)
+        m = re.search(
+            r"\b(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\b\.?\s*(20\d\d)?", s
+        )
         if m and m.group(1) not in ("may",) or (m and m.group(2)):
             month_year = (int(m.group(2)) if m.group(2) else None, _MONTHS[m.group(1)])
     if month_year is not None:
@@ -181,13 +215,17 @@ class Filters:
     side: str | None = None
 
     def as_json(self) -> dict[str, str]:
-        return {k: v for k, v in (
-            ("period", self.period),
-            ("product_type", self.product_type),
-            ("product", self.product),
-            ("status", self.status),
-            ("side", self.side),
-        ) if v}
+        return {
+            k: v
+            for k, v in (
+                ("period", self.period),
+                ("product_type", self.product_type),
+                ("product", self.product),
+                ("status", self.status),
+                ("side", self.side),
+            )
+            if v
+        }
 
 
 def _is_payload(text: str) -> bool:
@@ -233,8 +271,6 @@ def filters_from(nlu: Understanding) -> Filters:
     if status == "arrived" and side == "subscribe":
         status = "settled"  # a purchase's last step is 已到账 = settled
     return Filters(period=period, product_type=ptype, product=product, status=status, side=side)
-
-
 
 
 def wants_export(nlu: Understanding) -> bool:
@@ -318,7 +354,9 @@ def _row_line(ctx: Context, o: Order, products: dict[str, Product]) -> str:
     p = products.get(o.product)
     name = p.name(ctx.lang) if p else o.product
     if o.side == "redeem":
-        what = ctx.t("history.line_redeem_what", shares=shares(o.shares) if o.shares is not None else "-")
+        what = ctx.t(
+            "history.line_redeem_what", shares=shares(o.shares) if o.shares is not None else "-"
+        )
     else:
         what = money(o.amount, ctx.lang) if o.amount is not None else "-"
     return ctx.t(
@@ -397,7 +435,9 @@ async def _extract_format(nlu: Understanding, ctx: Context, slots: dict[str, Any
 
 
 async def _ask_format(ctx: Context, slots: dict[str, Any]) -> Reply:
-    f = Filters(**{k: slots.get(k) for k in ("period", "product_type", "product", "status", "side")})
+    f = Filters(
+        **{k: slots.get(k) for k in ("period", "product_type", "product", "status", "side")}
+    )
     return [
         Outgoing(
             text=ctx.t("history.ask_format"),
@@ -414,7 +454,9 @@ async def _ask_nothing(ctx: Context, slots: dict[str, Any]) -> Reply:
 
 
 def _filters_of(slots: dict[str, Any]) -> Filters:
-    return Filters(**{k: slots.get(k) for k in ("period", "product_type", "product", "status", "side")})
+    return Filters(
+        **{k: slots.get(k) for k in ("period", "product_type", "product", "status", "side")}
+    )
 
 
 async def _prepare_export(ctx: Context, slots: dict[str, Any]) -> Prepared:
@@ -500,14 +542,21 @@ async def _execute_export(
     label = _range_label(ctx, rng)
     try:
         attachment = (
-            render_pdf(rows, ctx.lang, now, label) if fmt == "pdf" else render_csv(rows, ctx.lang, now)
+            render_pdf(rows, ctx.lang, now, label)
+            if fmt == "pdf"
+            else render_csv(rows, ctx.lang, now)
         )
     except ExportFontMissing:
         return Executed(
             reply=[
                 Outgoing(
                     text=ctx.t("history.pdf_unavailable"),
-                    buttons=(Button(ctx.t("history.export_csv"), payload("export_history", format="csv", **f.as_json())),),
+                    buttons=(
+                        Button(
+                            ctx.t("history.export_csv"),
+                            payload("export_history", format="csv", **f.as_json()),
+                        ),
+                    ),
                 )
             ],
             result={"format": fmt, "rows": 0, "error": "font_missing"},

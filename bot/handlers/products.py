@@ -36,7 +36,10 @@ _BAND_WORDS: tuple[tuple[str, str], ...] = (
     ("medium", r"中风险|中等风险|medium[ -]?risk|moderate"),
     ("high", r"高风险|风险高|激进|high[ -]?risk|aggressive"),
 )
-_MINE = re.compile(r"适合我|匹配我|我的风险|我能买|我可以买|suit(able|s)? (for )?me|for me\b|match(es)? my|my risk|i can buy", re.I)
+_MINE = re.compile(
+    r"适合我|匹配我|我的风险|我能买|我可以买|suit(able|s)? (for )?me|for me\b|match(es)? my|my risk|i can buy",
+    re.I,
+)
 _AT_MOST = re.compile(r"以下|以内|及以下|或以下|不超过|or (below|lower|less)|at most|up to", re.I)
 _LEVEL = re.compile(r"\bR([1-5])\b|R([1-5])", re.I)
 
@@ -230,8 +233,10 @@ async def _catalog(turn: Turn, ctx: Context) -> Reply:
         header = ctx.t("products.header_risk", levels="/".join(levels))
     if ptype:
         products = [p for p in products if p.type == ptype]
-        header = ctx.t("products.header_type", type=ctx.t(f"products.type.{ptype}")) if not levels else (
-            header + " · " + ctx.t(f"products.type.{ptype}")
+        header = (
+            ctx.t("products.header_type", type=ctx.t(f"products.type.{ptype}"))
+            if not levels
+            else (header + " · " + ctx.t(f"products.type.{ptype}"))
         )
     if not products:
         return [

@@ -109,14 +109,19 @@ def _buttons(order: Order, ctx: Context) -> tuple[Button, ...]:
         intent = "redeem_product" if order.side == "redeem" else "buy_product"
         out.append(Button(ctx.t("track.retry_button"), payload(intent, product=order.product)))
         out.append(
-            Button(ctx.t("track.complain_button"), payload("file_complaint", order_id=order.order_id))
+            Button(
+                ctx.t("track.complain_button"), payload("file_complaint", order_id=order.order_id)
+            )
         )
         out.append(Button(ctx.t("track.human_button"), payload("human_handoff")))
     else:
         out.append(Button(ctx.t("track.history_button"), payload("transaction_history")))
         if not order.is_final:
             out.append(
-                Button(ctx.t("track.complain_button"), payload("file_complaint", order_id=order.order_id))
+                Button(
+                    ctx.t("track.complain_button"),
+                    payload("file_complaint", order_id=order.order_id),
+                )
             )
     return tuple(out)
 

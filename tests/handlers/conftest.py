@@ -66,7 +66,9 @@ CtxFactory = Callable[..., Context]
 def make_ctx(settings: Settings, backend: PlatformClient, bot_db: Database) -> CtxFactory:
     """A handler context as the engine builds it: platform clock, translator, state."""
 
-    def make(lang: Lang = "zh", customer_id: str | None = None, state: dict[str, Any] | None = None) -> Context:
+    def make(
+        lang: Lang = "zh", customer_id: str | None = None, state: dict[str, Any] | None = None
+    ) -> Context:
         async def now():  # type: ignore[no-untyped-def]
             return (await backend.get_clock()).now
 

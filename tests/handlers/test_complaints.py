@@ -125,14 +125,18 @@ async def test_status_result_escalation_and_handoff(
 ) -> None:
     await sandbox.set_clock(WED_10)
     c = await sandbox.create_customer()
-    ticket = await backend.file_complaint(c["customer_id"], "policy_explanation", "赎回费规则不清楚")
+    ticket = await backend.file_complaint(
+        c["customer_id"], "policy_explanation", "赎回费规则不清楚"
+    )
     ctx = make_ctx("zh", customer_id=c["customer_id"])
 
     reply = await complaints.status(turn("我的投诉", "complaint_status"), ctx)
     assert ticket.complaint_id in reply[0].text and "政策解释" in reply[0].text
     assert "首次响应" in reply[0].text
 
-    await sandbox.answer_complaint(ticket.complaint_id, "已为您说明赎回费按持有天数计算，并补偿手续费。")
+    await sandbox.answer_complaint(
+        ticket.complaint_id, "已为您说明赎回费按持有天数计算，并补偿手续费。"
+    )
     reply = await complaints.status(
         turn(ticket.complaint_id, "complaint_status", complaint_id=ticket.complaint_id), ctx
     )

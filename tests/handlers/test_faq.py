@@ -117,7 +117,9 @@ def test_zh_and_en_have_the_same_keys() -> None:
     assert all(catalog("zh")[k].strip() and catalog("en")[k].strip() for k in zh)
 
 
-async def test_handler_uses_the_platforms_fee_tiers_and_offers_the_action(make_ctx: CtxFactory) -> None:
+async def test_handler_uses_the_platforms_fee_tiers_and_offers_the_action(
+    make_ctx: CtxFactory,
+) -> None:
     ctx = make_ctx("zh")
     reply = await faq.handle(turn("赎回费怎么算", "faq/redemption_fee"), ctx)
     assert "1.5%" in reply[0].text and "0.5%" in reply[0].text

@@ -73,10 +73,26 @@ def pdf_text(data: bytes) -> str:
 def _rows() -> list[HistoryRow]:
     at = datetime(2026, 11, 25, 10, 0, tzinfo=SH)
     return [
-        HistoryRow("D20261125000001", at, "BOND01", "安心短债", "subscribe", "submitted",
-                   Decimal("1000.00"), Decimal("921.65")),
-        HistoryRow("D20261125000002", at, "MMF01", "=稳盈货币A", "redeem", "failed",
-                   Decimal("500.00"), Decimal("500.00")),
+        HistoryRow(
+            "D20261125000001",
+            at,
+            "BOND01",
+            "安心短债",
+            "subscribe",
+            "submitted",
+            Decimal("1000.00"),
+            Decimal("921.65"),
+        ),
+        HistoryRow(
+            "D20261125000002",
+            at,
+            "MMF01",
+            "=稳盈货币A",
+            "redeem",
+            "failed",
+            Decimal("500.00"),
+            Decimal("500.00"),
+        ),
     ]
 
 
@@ -86,8 +102,15 @@ def test_csv_opens_in_excel_with_the_rows() -> None:
     assert att.data.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: Excel shows Chinese correctly
     rows = list(csv.reader(io.StringIO(att.data.decode("utf-8-sig"))))
     assert rows[0] == ["时间", "订单号", "产品", "类型", "金额（元）", "份额", "状态"]
-    assert rows[1] == ["2026年11月25日 10:00", "D20261125000001", "安心短债 (BOND01)", "申购",
-                       "1000.00", "921.6500", "已提交"]
+    assert rows[1] == [
+        "2026年11月25日 10:00",
+        "D20261125000001",
+        "安心短债 (BOND01)",
+        "申购",
+        "1000.00",
+        "921.6500",
+        "已提交",
+    ]
     assert rows[2][2].startswith("'=")  # never a formula in a spreadsheet
     assert rows[2][3:] == ["赎回", "500.00", "500.0000", "交易失败"]
 
@@ -140,7 +163,9 @@ async def test_history_filters_and_paging(
     assert "第2/2页" in page2[0].text and page2[0].text.count("• ") == 2
     assert not [p for p in payloads(page2) if p.startswith("/transaction_history")]
 
-    reply = await history.handle(turn("上个月的交易记录", "transaction_history", period="上个月"), ctx)
+    reply = await history.handle(
+        turn("上个月的交易记录", "transaction_history", period="上个月"), ctx
+    )
     assert "共3笔" in reply[0].text and "2026年10月1日至2026年10月31日" in reply[0].text
     assert '/export_history{"format":"pdf","period":"上个月"}' in payloads(reply)
 
@@ -153,8 +178,14 @@ async def test_history_filters_and_paging(
     )
     assert "2 in total" in reply[0].text and "Short-term Bond" in reply[0].text
     reply = await history.handle(turn("what have i sold so far", "transaction_history", "en"), en)
-    assert "1 in total" in reply[0].text and "Redeem" in reply[0].text and "100.00 shares" in reply[0].text
-    reply = await history.handle(turn("history for last week", "transaction_history", "en", period="last week"), en)
+    assert (
+        "1 in total" in reply[0].text
+        and "Redeem" in reply[0].text
+        and "100.00 shares" in reply[0].text
+    )
+    reply = await history.handle(
+        turn("history for last week", "transaction_history", "en", period="last week"), en
+    )
     assert "No transactions found" in reply[0].text
 
 
@@ -170,14 +201,20 @@ async def test_csv_export_needs_a_fresh_code(
     asked = await chat.say("/confirm")
     assert not any(r.attachment for r in asked)
     assert len(await sandbox.sms(str(c["phone"]))) == before + 1  # a fresh code for "export"
-    wrong = await chat.say("000000" if (await sandbox.last_code(str(c["phone"]))) != "000000" else "111111")
+    wrong = await chat.say(
+        "000000" if (await sandbox.last_code(str(c["phone"]))) != "000000" else "111111"
+    )
     assert not any(r.attachment for r in wrong)
     done = await chat.say(await sandbox.last_code(str(c["phone"])))
     files = [r.attachment for r in done if r.attachment]
     assert len(files) == 1 and files[0].filename.endswith(".csv")
     rows = list(csv.reader(io.StringIO(files[0].data.decode("utf-8-sig"))))
     assert len(rows) == 1 + 3
-    assert {r[2] for r in rows[1:]} == {"稳盈货币A (MMF01)", "安心短债 (BOND01)", "沪深300指数增强 (IDX300)"}
+    assert {r[2] for r in rows[1:]} == {
+        "稳盈货币A (MMF01)",
+        "安心短债 (BOND01)",
+        "沪深300指数增强 (IDX300)",
+    }
     assert all(r[0].startswith("2026年10月20日") for r in rows[1:])
 
 

@@ -23,7 +23,16 @@ async def test_full_catalog_in_chinese(make_ctx: CtxFactory) -> None:
     reply = await products.handle(turn("有哪些产品", "list_products"), make_ctx("zh"))
     text = reply[0].text
     assert _listed(text) == set(CODES)
-    for words in ("R1 低风险", "R3 中风险", "R5 高风险", "T+0", "T+1", "T+2", "¥1.00起购", "¥1,000.00起购"):
+    for words in (
+        "R1 低风险",
+        "R3 中风险",
+        "R5 高风险",
+        "T+0",
+        "T+1",
+        "T+2",
+        "¥1.00起购",
+        "¥1,000.00起购",
+    ):
         assert words in text, words
     assert "理财非存款，产品有风险，投资须谨慎。" in text
     assert "1–3%" in text and "3–8%" in text and "8–15%" in text
@@ -97,7 +106,9 @@ async def test_no_return_is_promised(make_ctx: CtxFactory) -> None:
     for lang in ("zh", "en"):
         reply = await products.handle(turn("products", "list_products", lang), make_ctx(lang))
         text = reply[0].text
-        assert not re.search(r"保证收益|稳赚|保本保息(?!。)|guaranteed", text.replace("不保本保息", ""))
+        assert not re.search(
+            r"保证收益|稳赚|保本保息(?!。)|guaranteed", text.replace("不保本保息", "")
+        )
 
 
 async def test_unknown_product_is_polite(make_ctx: CtxFactory) -> None:
@@ -107,8 +118,15 @@ async def test_unknown_product_is_polite(make_ctx: CtxFactory) -> None:
 
 async def test_greet_and_help_show_the_menu(make_ctx: CtxFactory) -> None:
     want = {
-        "/check_balance", "/list_products", "/buy_product", "/redeem_product",
-        "/track_transaction", "/transaction_history", "/file_complaint", "/faq", "/human_handoff",
+        "/check_balance",
+        "/list_products",
+        "/buy_product",
+        "/redeem_product",
+        "/track_transaction",
+        "/transaction_history",
+        "/file_complaint",
+        "/faq",
+        "/human_handoff",
     }
     zh = await greet.handle(turn("你好", "greet"), make_ctx("zh", customer_id="c1"))
     assert set(payloads(zh)) == want

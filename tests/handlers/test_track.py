@@ -22,7 +22,9 @@ async def test_subscription_progress_in_plain_words(
     order_id = await place_order(sandbox, backend, c, "subscribe", "BOND01", amount="1000")
     ctx = make_ctx("zh", customer_id=c["customer_id"])
 
-    reply = await track.handle(turn(f"查一下订单{order_id}", "track_transaction", order_id=order_id), ctx)
+    reply = await track.handle(
+        turn(f"查一下订单{order_id}", "track_transaction", order_id=order_id), ctx
+    )
     text = reply[0].text
     assert order_id in text and "安心短债" in text and "¥1,000.00" in text
     assert "当前状态：已提交" in text
@@ -85,7 +87,9 @@ async def test_another_customers_order_is_not_found(
     order_id = await place_order(sandbox, backend, owner, "subscribe", "MMF01", amount="100")
     for lang in ("zh", "en"):
         ctx = make_ctx(lang, customer_id=other["customer_id"])
-        theirs = await track.handle(turn(order_id, "track_transaction", lang, order_id=order_id), ctx)
+        theirs = await track.handle(
+            turn(order_id, "track_transaction", lang, order_id=order_id), ctx
+        )
         unknown = await track.handle(
             turn("D20261125999999", "track_transaction", lang, order_id="D20261125999999"), ctx
         )
@@ -98,7 +102,9 @@ async def test_another_customers_order_is_not_found(
 
 async def test_no_orders_and_not_linked(sandbox: SandboxServer, make_ctx: CtxFactory) -> None:
     c = await sandbox.create_customer()
-    reply = await track.handle(turn("我的订单", "track_transaction"), make_ctx("zh", customer_id=c["customer_id"]))
+    reply = await track.handle(
+        turn("我的订单", "track_transaction"), make_ctx("zh", customer_id=c["customer_id"])
+    )
     assert "还没有订单" in reply[0].text
     reply = await track.handle(turn("my order", "track_transaction", "en"), make_ctx("en"))
     assert "link" in reply[0].text
