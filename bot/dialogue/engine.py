@@ -61,6 +61,7 @@ FAST_PATHS: dict[str, tuple[str, ...]] = {
     "my_data": ("我的数据", "我的资料", "my data", "show my data", "what do you know about me"),
     "forget_me": ("删除我的数据", "删除我的资料", "忘记我", "forget me", "delete my data", "erase my data"),
     "confirm": ("确认", "确定", "confirm"),
+    "unlink_account": ("解绑", "解除绑定", "取消绑定", "unlink", "unlink my account", "unlink this chat"),
     "menu": ("菜单", "主菜单", "menu", "main menu", "help me", "帮助"),
 }
 _FAST = {_PUNCT.sub("", w.lower()): k for k, words in FAST_PATHS.items() for w in words}
@@ -298,7 +299,7 @@ class Engine:
             return await tasks.confirm(ctx)
         if fast == "menu":
             return await self._dispatch(_understanding(text, "menu", {}), ctx)
-        if fast in ("human_handoff", "my_data", "forget_me"):
+        if fast in ("human_handoff", "my_data", "forget_me", "unlink_account"):
             return await self._dispatch(_understanding(text, fast, {}), ctx)
 
         # Bare answers to the task's question ("5000", "短债", "全部", "改成两千") need no NLU.
@@ -449,7 +450,10 @@ class Engine:
                 continue
             title = self._intent_title(name, ctx)
             if title and registry.available(name):
-                choices.append(Button(title=title, payload=f"/{name}"))
+                # Keep what the NLU did understand (amount, product ...) in the button.
+                ents = {e.entity: e.value for e in nlu.entities}
+                payload = f"/{name}" + (json.dumps(ents, ensure_ascii=False) if ents else "")
+                choices.append(Button(title=title, payload=payload))
         if count >= 2:
             choices.append(Button(title=ctx.t("engine.button.human"), payload="/human_handoff"))
         if not choices:
