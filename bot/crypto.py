@@ -8,8 +8,10 @@ import fcntl
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -35,6 +37,8 @@ __all__ = [
     "install_keyring_from",
     "pseudonym",
 ]
+
+log = logging.getLogger(__name__)
 
 # Blob layout: version (1 byte) | key id length (1 byte) | key id (ascii) | nonce (12) | ct+tag.
 # The key id travels with every ciphertext so rows written before a rotation stay readable.
@@ -90,7 +94,12 @@ class KeyRing:
 
     @classmethod
     def load(cls, path: Path) -> KeyRing:
+        """Read the key file; one readable by group or others is tightened to 0600 first."""
         path = Path(path)
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            os.chmod(path, 0o600)
+            log.warning("key file was mode %04o; tightened to 0600", mode)
         keys, primary, pkey = _parse(path.read_text(encoding="utf-8"))
         return cls(keys, primary, pkey, path)
 

@@ -45,6 +45,9 @@ def test_key_file_is_created_0600_in_a_private_folder(keys_path: Path) -> None:
     assert again.pseudonym("customer:C1") == ring.pseudonym("customer:C1")
     ring.rotate()
     assert stat.S_IMODE(os.stat(keys_path).st_mode) == 0o600  # still private after a rewrite
+    os.chmod(keys_path, 0o644)  # an operator's careless copy
+    assert KeyRing.load(keys_path).key_ids == ring.key_ids
+    assert stat.S_IMODE(os.stat(keys_path).st_mode) == 0o600
 
 
 def test_round_trip_and_tampering_is_detected(ring: KeyRing) -> None:
