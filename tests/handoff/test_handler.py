@@ -63,3 +63,22 @@ async def test_linked_customer_summary_is_masked(bot_server, tmp_path: Path) -> 
         assert summary["name"] == "王**" and summary["phone"].endswith("5678")
         everything = repr((ticket.summary, ticket.transcript, ticket.entities))
         assert "13912345678" not in everything and "小明" not in everything
+
+
+async def test_accepting_the_offer_after_two_misunderstandings(bot_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from bot.store import conversations
+
+    async with running_sandbox(tmp_dir=tmp_path) as platform:
+        server: BotServer = await bot_server(backend_url=platform.base_url, staffed_hours="00:00-00:00")
+        await server.say("mm", "你好")
+        # The engine counts misunderstandings in the state and offers the human button at two.
+        async with server.app[DB].begin() as s:
+            conv = await conversations.get_or_create(s, "rest", "mm", "zh")
+            await conversations.save(
+                s, conv.id, expected_version=conv.state_version, state={**conv.state, "misunderstood": 2},
+                lang="zh", customer_id=None, verified_at=None,
+            )
+        reply = await server.say("mm", "/human_handoff")
+        assert "第 1 位" in reply[0]["text"]
+        [ticket] = await _open(server)
+        assert ticket.reason == "misunderstanding"
