@@ -9,6 +9,7 @@ from aiohttp import web
 from bot.app import DB, DELIVERY, SETTINGS
 from bot.handoff import console, dashboard, service
 from bot.handoff.console import STATIC
+from bot.handoff.schedule import StaffedHours
 
 RUNTIME = web.AppKey("handoff_runtime", service.Runtime)
 
@@ -22,5 +23,7 @@ def setup(app: web.Application) -> None:
 
 
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
+    # A malformed FINBOT_STAFFED_HOURS stops the start with a clear message, not a customer's turn.
+    StaffedHours.parse(app[SETTINGS].staffed_hours)
     app[RUNTIME] = service.install(app[DB], app[SETTINGS], app[DELIVERY])
     yield

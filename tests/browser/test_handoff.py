@@ -102,6 +102,8 @@ async def _console_flow(
     await page.fill("#reply-text", "客户询问赎回到账时间")
     await page.click("#send-note")
     await expect(page.locator("#messages li.note")).to_contain_text("客户询问赎回到账时间")
+    if reports is not None:
+        await page.screenshot(path=str(reports / "handoff_ticket.png"), full_page=True)
 
     await page.click("#resolve")
     await expect(page.locator("#ticket-meta")).to_contain_text("resolved")

@@ -199,6 +199,7 @@ async function main() {
   connect();
   loadRecent();
   setInterval(renderQueue, 1000);
+  setInterval(loadRecent, 10000);
 }
 
 main();
