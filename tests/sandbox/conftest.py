@@ -1,3 +1,7 @@
 """Fixtures of the sandbox tests: the real sandbox platform over HTTP."""
 
-from tests.support.sandbox import sandbox, sandbox_db_url  # noqa: F401  (pytest fixtures)
+from tests.support.sandbox import (  # noqa: F401  (pytest fixtures)
+    _sandbox_pg_session,
+    sandbox,
+    sandbox_db_url,
+)

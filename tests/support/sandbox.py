@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,9 +16,11 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from sandbox.app import PLATFORM, create_app
 from sandbox.clock import Clock
+from sandbox.db import SandboxBase
 from sandbox.service import Platform
 from sandbox.settings import SandboxSettings
 
@@ -27,6 +31,7 @@ __all__ = [
     "SandboxServer",
     "free_port",
     "pg_database",
+    "reset_sandbox_tables",
     "running_sandbox",
     "sandbox",
     "sandbox_db_url",
@@ -39,9 +44,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@asynccontextmanager
-async def pg_database(prefix: str = "sandbox_test") -> AsyncIterator[str]:
-    """A fresh PostgreSQL database (created, then dropped); yields its asyncpg URL."""
+async def create_pg_database(prefix: str = "sandbox_test") -> str:
+    """CREATE DATABASE <prefix>_<random>; returns its asyncpg URL."""
     import asyncpg
 
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
@@ -50,14 +54,34 @@ async def pg_database(prefix: str = "sandbox_test") -> AsyncIterator[str]:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
+    return PG_ASYNC_BASE + name
+
+
+async def drop_pg_database(url: str) -> None:
+    import asyncpg
+
+    name = url.rsplit("/", 1)[-1]
+    conn = await asyncpg.connect(PG_ADMIN_URL)
     try:
-        yield PG_ASYNC_BASE + name
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
-        conn = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await conn.close()
+
+
+@asynccontextmanager
+async def pg_database(prefix: str = "sandbox_test") -> AsyncIterator[str]:
+    """A fresh PostgreSQL database (created, then dropped); yields its asyncpg URL."""
+    url = await create_pg_database(prefix)
+    try:
+        yield url
+    finally:
+        await drop_pg_database(url)
+
+
+def _run_in_thread(coro: Any) -> Any:
+    """asyncio.run from sync code that may itself be inside a running loop (fixtures)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @dataclass
@@ -167,7 +191,9 @@ async def running_sandbox(
         **overrides,
     )
     app = create_app(settings, Clock())
-    runner = web.AppRunner(app, access_log=None)
+    # A short grace period: a test that ends mid-request (e.g. a refused 10 MB upload) must
+    # not hold teardown for aiohttp's default minute.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
@@ -178,14 +204,35 @@ async def running_sandbox(
         await runner.cleanup()
 
 
+@pytest.fixture(scope="session")
+def _sandbox_pg_session() -> Iterator[str]:
+    """One PostgreSQL database for the session's sandbox tests (CREATE DATABASE is slow)."""
+    url: str = _run_in_thread(create_pg_database())
+    try:
+        yield url
+    finally:
+        _run_in_thread(drop_pg_database(url))
+
+
+async def reset_sandbox_tables(url: str) -> None:
+    """Drop the sandbox's tables; the app creates them again when it starts."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(SandboxBase.metadata.drop_all)
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture(params=["sqlite", "pg"])
 async def sandbox_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """The sandbox's database URL, once for SQLite and once for a fresh PostgreSQL database."""
+    """The sandbox's database URL: a new SQLite file, or an emptied PostgreSQL database."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'sandbox.sqlite'}"
     else:
-        async with pg_database() as url:
-            yield url
+        url = request.getfixturevalue("_sandbox_pg_session")
+        await reset_sandbox_tables(url)
+        yield url
 
 
 @pytest.fixture
