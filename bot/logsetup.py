@@ -48,6 +48,25 @@ _MAX_DEPTH = 8
 _HANDLER_NAME = "finbot-json"
 
 
+# Secrets that travel inside strings: Telegram bot tokens in API URLs, bearer tokens,
+# one-time download links (/files/<token>) and agent console session cookies in paths.
+_SECRET_TEXT = [
+    (re.compile(r"bot\d{5,}:[A-Za-z0-9_-]{20,}"), "bot[redacted]"),
+    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer [redacted]"),
+    (re.compile(r"/files/[A-Za-z0-9_-]{12,}"), "/files/[redacted]"),
+    (
+        re.compile(r"(?i)([?&](?:token|code|secret|password|sig(?:nature)?)=)[^&\s\"']+"),
+        r"\1[redacted]",
+    ),
+]
+
+
+def _scrub_text(text: str) -> str:
+    for pattern, replacement in _SECRET_TEXT:
+        text = pattern.sub(replacement, text)
+    return mask_text(text)
+
+
 def _is_secret_key(key: str) -> bool:
     return key.lower() not in _NOT_SECRET and bool(_SECRET_KEY.search(key))
 
@@ -56,7 +75,7 @@ def _scrub(value: Any, depth: int = 0) -> Any:
     if depth > _MAX_DEPTH:
         return "[nested too deep]"
     if isinstance(value, str):
-        return mask_text(value)
+        return _scrub_text(value)
     if isinstance(value, bytes | bytearray):
         return f"<{len(value)} bytes>"  # raw bytes may be a key, a body or a file
     if isinstance(value, Mapping):
@@ -68,7 +87,7 @@ def _scrub(value: Any, depth: int = 0) -> Any:
     if isinstance(value, int | float | bool) or value is None:
         return value
     # Anything else (exceptions, dataclasses, Decimals) is rendered once and masked as text.
-    return mask_text(str(value))
+    return _scrub_text(str(value))
 
 
 def redact(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:

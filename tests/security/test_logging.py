@@ -91,3 +91,21 @@ def test_exceptions_are_rendered_masked_and_without_local_variables(captured: io
     assert "**** **** **** 0123" in str(line["exception"])
     assert PHONE not in text and "6222021234567890123" not in text
     assert "11010519491231002X" not in text and "id_number =" not in text
+
+
+def test_tokens_inside_strings_are_redacted(captured: io.StringIO) -> None:
+    token = "123456789:AAHk7pQ2xYzW3vBnM4cD5eF6gH7iJ8kL9mN"
+    logging.getLogger("httpx").warning(
+        f"POST https://api.telegram.org/bot{token}/sendMessage failed"
+    )
+    logging.getLogger("aiohttp.access").info(
+        '"GET /files/kmcZPJMf0f2SzhvlJ-pAkUZjzSXDeRaM HTTP/1.1" 200'
+    )
+    get_logger("test").info(
+        "upstream said", detail="Authorization: Bearer eyJhbGciOi.J9x", url="/cb?code=482913&x=1"
+    )
+    text = captured.getvalue()
+    for secret in (token, "kmcZPJMf0f2SzhvlJ-pAkUZjzSXDeRaM", "eyJhbGciOi.J9x", "482913"):
+        assert secret not in text
+    assert "bot[redacted]/sendMessage" in text and "/files/[redacted]" in text
+    assert "/cb?code=[redacted]&x=1" in text

@@ -110,3 +110,5 @@ async def test_a_full_conversation_leaves_no_plaintext_behind(
     assert _hits((captured.out + captured.err).encode()) == zero
     assert _hits(live) == zero
     assert _hits(stopped) == zero
+    # The one-time download link is a bearer secret too: the access log shows it redacted.
+    assert link.group(1).rsplit("/", 1)[1] not in logs and "/files/[redacted]" in logs
