@@ -112,6 +112,13 @@ def resolve_period(text: str, today: date) -> tuple[date, date] | None:
     s = text.strip().lower()
     if not s:
         return None
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\d)\.\.(\d{4}-\d\d-\d\d)", s)
+    if m:  # our own canonical form (buttons, task slots)
+        try:
+            start, end = date.fromisoformat(m.group(1)), date.fromisoformat(m.group(2))
+        except ValueError:
+            return None
+        return (start, end) if start <= end else None
     if re.search(r"今天|今日|\btoday\b", s):
         return today, today
     if re.search(r"昨天|昨日|yesterday", s):
@@ -239,12 +246,16 @@ def _first(nlu: Understanding, name: str) -> str | None:
     return None
 
 
-def filters_from(nlu: Understanding) -> Filters:
-    """Filters from entities (payload or NLU), else from the customer's words."""
+def filters_from(nlu: Understanding, today: date) -> Filters:
+    """Filters from entities (payload or NLU), else from the customer's words. A period
+    found only in free text is kept as its resolved range ("2026-10-01..2026-10-31"), so
+    buttons carry dates, not the customer's whole message."""
     text = "" if _is_payload(nlu.text) else nlu.text
     period = _first(nlu, "period")
-    if period is None and text and resolve_period(text, date(2000, 6, 15)) is not None:
-        period = text  # the whole message holds a period phrase; resolved later
+    if period is None and text:
+        found = resolve_period(text, today)
+        if found is not None:
+            period = f"{found[0].isoformat()}..{found[1].isoformat()}"
     ptype = _first(nlu, "product_type")
     if ptype not in TYPES:
         ptype = None
@@ -383,10 +394,10 @@ async def handle(turn: Turn, ctx: Context) -> Reply:
         return [Outgoing(text=ctx.t("history.need_link"))]
     if wants_export(turn.nlu):
         return await tasks.start(EXPORT_TASK, turn, ctx)
-    f = filters_from(turn.nlu)
     page_raw = _first(turn.nlu, "page") or "1"
-    page = int(page_raw) if page_raw.isdigit() and int(page_raw) > 0 else 1
+    page = min(int(page_raw), 10_000) if page_raw.isdigit() and int(page_raw) > 0 else 1
     try:
+        f = filters_from(turn.nlu, (await ctx.now()).date())
         rng = await _range(ctx, f)
         result = await _page(ctx, f, rng, page, PAGE_SIZE)
         products = await _names(ctx)
@@ -425,7 +436,7 @@ async def handle(turn: Turn, ctx: Context) -> Reply:
 
 def _slot_filter(name: str) -> Callable[[Understanding, Context, dict[str, Any]], Awaitable[Any]]:
     async def extract(nlu: Understanding, ctx: Context, slots: dict[str, Any]) -> Any | None:
-        return getattr(filters_from(nlu), name)
+        return getattr(filters_from(nlu, (await ctx.now()).date()), name)
 
     return extract
 

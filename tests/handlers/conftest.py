@@ -20,7 +20,7 @@ from bot.locales import translator
 from bot.settings import Settings
 from bot.store.db import Database
 from bot.types import Incoming, Lang, Outgoing
-from tests.support.db import migrate
+from tests.support.db import create_pg_database, drop_pg_database, migrate
 from tests.support.sandbox import SandboxServer, running_sandbox
 
 TIMEOUT = 30
@@ -144,11 +144,32 @@ class Chat:
         return await self.engine.handle(Incoming(channel="rest", sender=self.sender, text=text))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def task_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """The engine's database for the task tests (conversations, once-only order intents):
+    SQLite and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'engine.sqlite'}"
+        await migrate(url)
+        db = Database(url)
+        yield db
+        await db.close()
+        return
+    url, name = await create_pg_database("finbot_handlers")
+    try:
+        await migrate(url)
+        db = Database(url)
+        yield db
+        await db.close()
+    finally:
+        await drop_pg_database(name)
+
+
 @pytest.fixture
-async def engine(settings: Settings, bot_db: Database, backend: PlatformClient) -> Any:
+async def engine(settings: Settings, task_db: Database, backend: PlatformClient) -> Any:
     from bot.dialogue.engine import Engine
 
-    return Engine(settings, bot_db, backend, NoNLU())
+    return Engine(settings, task_db, backend, NoNLU())
 
 
 ChatFactory = Callable[..., Awaitable[Chat]]

@@ -236,3 +236,40 @@ async def test_pdf_export_in_english(
     for order_id in c["november"]:  # type: ignore[attr-defined]
         assert order_id in text
     assert "Balanced Hybrid" in text and "failed" in text
+
+
+async def test_a_period_in_free_text_travels_as_dates(
+    sandbox: SandboxServer, backend: PlatformClient, make_ctx: CtxFactory
+) -> None:
+    c = await _orders(sandbox, backend)
+    ctx = make_ctx("en", customer_id=str(c["customer_id"]))
+    reply = await history.handle(
+        turn("can you show me everything from last month please", "transaction_history", "en"), ctx
+    )
+    assert "3 in total" in reply[0].text and "2026-10-01 to 2026-10-31" in reply[0].text
+    assert '/export_history{"format":"csv","period":"2026-10-01..2026-10-31"}' in payloads(reply)
+    assert all("please" not in p for p in payloads(reply))
+
+
+async def test_pdf_without_a_cjk_font_fails_clearly_before_any_code(
+    sandbox: SandboxServer,
+    backend: PlatformClient,
+    linked_chat: ChatFactory,
+    tmp_path: object,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import bot.export
+
+    monkeypatch.setattr(bot.export, "FONT_DIRS", (tmp_path,))
+    bot.export.find_cjk_font.cache_clear()
+    try:
+        with pytest.raises(bot.export.ExportFontMissing, match="fonts-noto-cjk"):
+            bot.export.find_cjk_font()
+        c = await _orders(sandbox, backend)
+        chat = await linked_chat(c)
+        sent = len(await sandbox.sms(str(c["phone"])))
+        reply = await chat.say('/export_history{"format":"pdf"}')
+        assert "中文字体" in texts(reply) and '/export_history{"format":"csv"}' in payloads(reply)
+        assert len(await sandbox.sms(str(c["phone"]))) == sent  # no code was sent for nothing
+    finally:
+        bot.export.find_cjk_font.cache_clear()
