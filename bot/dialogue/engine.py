@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from backend_client.errors import LinkCodeInvalid, PlatformError, PlatformUnavailable
+from backend_client.errors import PlatformError, PlatformUnavailable
 from bot import locales
 from bot.dialogue import tasks, values
 from bot.dialogue.types import Context, Entity, Reply, Turn, Understanding, buttons
@@ -171,29 +171,38 @@ class Engine:
         self.nlu = nlu
         self.delivery = delivery
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._lock_users: dict[tuple[str, str], int] = {}
 
     # ------------------------------------------------------------------ entry point
 
     async def handle(self, msg: Incoming) -> list[Outgoing]:
         """Answer one customer message. Never raises; replies in the customer's language."""
         key = (msg.channel, msg.sender)
+        # One lock per chat so concurrent taps run one after the other; refcounted so the
+        # table only holds chats with a message in flight.
         lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            try:
-                for _attempt in range(3):
-                    try:
-                        return await self._handle_locked(msg)
-                    except store.StaleState:
-                        continue  # another process saved first: read again and redo the turn
-                log.error("engine_stale_state", extra={"channel": msg.channel})
-                return [Outgoing(text=locales.translate("zh", "engine.error.generic"))]
-            except Exception as exc:  # noqa: BLE001 - the customer must never see a traceback
-                _log_error("engine_failed", None, exc)
-                lang = detect_lang(clean_text(msg.text), "zh")
-                return [Outgoing(text=locales.translate(lang, "engine.error.generic"))]
-            finally:
-                if not lock.locked() and len(self._locks) > 10_000:
-                    self._locks.pop(key, None)
+        self._lock_users[key] = self._lock_users.get(key, 0) + 1
+        try:
+            async with lock:
+                return await self._handle_safely(msg)
+        finally:
+            self._lock_users[key] -= 1
+            if self._lock_users[key] == 0:
+                del self._lock_users[key]
+                self._locks.pop(key, None)
+
+    async def _handle_safely(self, msg: Incoming) -> list[Outgoing]:
+        try:
+            for _attempt in range(3):
+                try:
+                    return await self._handle_locked(msg)
+                except store.StaleState:
+                    continue  # another process saved first: read again and redo the turn
+            log.error("engine_stale_state", extra={"channel": msg.channel})
+        except Exception as exc:  # noqa: BLE001 - the customer must never see a traceback
+            _log_error("engine_failed", None, exc)
+        lang = detect_lang(clean_text(msg.text), "zh")
+        return [Outgoing(text=locales.translate(lang, "engine.error.generic"))]
 
     async def _handle_locked(self, msg: Incoming) -> list[Outgoing]:
         text = clean_text(msg.text)
@@ -243,9 +252,9 @@ class Engine:
     async def _guarded(self, msg: Incoming, text: str, ctx: Context) -> tuple[Reply, bool]:
         """Route with a time budget; platform trouble becomes a polite "try again later"."""
         secret_box: list[bool] = [False]
-        budget = self.settings.backend_timeout_s + self.settings.nlu_timeout_s + 1.0
         try:
-            async with asyncio.timeout(budget):
+            async with asyncio.timeout(self._budget()) as deadline:
+                ctx.extras["deadline"] = deadline
                 replies = await self._route(msg, text, ctx, secret_box)
         except (PlatformUnavailable, TimeoutError):
             log.warning("platform_unavailable", extra={"conversation_id": ctx.conversation_id})
@@ -254,6 +263,10 @@ class Engine:
             log.info("platform_error", extra={"conversation_id": ctx.conversation_id, "code": exc.code})
             replies = [Outgoing(text=ctx.t("engine.platform_error.generic"))]
         return replies, secret_box[0]
+
+    def _budget(self) -> float:
+        """The platform promises answers within backend_timeout_s; a little slack for our work."""
+        return self.settings.backend_timeout_s + 0.5
 
     def _try_later(self, ctx: Context) -> Reply:
         reply = Outgoing(text=ctx.t("engine.error.unavailable"))
@@ -505,6 +518,11 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 - an NLU failure must not end the conversation
             _log_error("nlu_failed", ctx.conversation_id, exc)
             return Understanding(text=text, intent="nlu_unavailable", confidence=0.0, degraded=True)
+        finally:
+            # The NLU has its own timeout; the platform's budget starts after it.
+            deadline = ctx.extras.get("deadline")
+            if isinstance(deadline, asyncio.Timeout):
+                deadline.reschedule(asyncio.get_running_loop().time() + self._budget())
 
     def _turn(self, nlu: Understanding, ctx: Context) -> Turn:
         msg: Incoming = ctx.extras["message"]

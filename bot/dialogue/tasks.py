@@ -206,8 +206,11 @@ async def confirm(ctx: Context) -> Reply:
     if stage == "collect":
         return await advance(ctx)
     if stage == "code":
-        # A double-tapped confirm: the code is already on its way, do not send another.
-        return [Outgoing(text=ctx.t("engine.stepup.code_already_sent"))]
+        pending = stepup.pending(ctx)
+        if pending is not None and not await _expired(ctx, pending):
+            # A double-tapped confirm: the code is already on its way, do not send another.
+            return [Outgoing(text=ctx.t("engine.stepup.code_already_sent"))]
+        stepup.void(ctx)  # the code expired (or was spent): a confirm asks for a new one
     if stage == "executing":
         return await execute_once(ctx)
     spec = _spec_from_json(raw.get("challenge"))
@@ -353,6 +356,13 @@ async def _after_done(ctx: Context) -> Reply | None:
 
 async def already_done_reply(ctx: Context) -> Reply | None:
     return await _after_done(ctx)
+
+
+async def _expired(ctx: Context, challenge: dict[str, Any]) -> bool:
+    try:
+        return datetime.fromisoformat(str(challenge["expires_at"])) <= await ctx.now()
+    except (KeyError, ValueError):
+        return True
 
 
 def _asks(task: TaskDef, name: str) -> bool:

@@ -118,13 +118,13 @@ async def parse_product(text: str, ctx: Context, *, loose: bool = False) -> str 
     if not core or len(core) > (60 if loose else 24) or _NUMBER.match(core):
         return None  # numbers are amounts or shares, never products (no catalog call needed)
     products = await catalog(ctx)
-    codes = {p.code.upper(): p.code for p in products}
+    codes: dict[str, str] = {str(p.code).upper(): str(p.code) for p in products}
     if core.upper() in codes:
         return codes[core.upper()]
     for p in products:
         for name in (p.name_zh, p.name_en):
             if name and (name.lower() == core.lower() or (loose and name.lower() in core.lower())):
-                return p.code
+                return str(p.code)
     for code, pattern in ALIASES:
         if code not in codes.values():
             continue

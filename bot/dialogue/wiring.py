@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+
 from aiohttp import web
 
 from backend_client.client import PlatformClient

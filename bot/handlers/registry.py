@@ -163,7 +163,7 @@ def handler_for(route: Route) -> Handler | None:
     found = _load_ref(route.handler)
     if found is None and route.intent in FALLBACK_HANDLERS:
         found = _load_ref(FALLBACK_HANDLERS[route.intent])
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def task_for(route: Route) -> TaskDef | None:
