@@ -73,7 +73,7 @@ def test_leaves_ids_amounts_and_codes_alone(text: str) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    prefix=st.text(alphabet="我要买的订单号是 abcD,.:", max_size=8),
+    prefix=st.text(alphabet="我要买的订单号是 ,.:#（", max_size=8),
     digits=st.integers(min_value=0, max_value=10**20),
     kind=st.sampled_from(["D", "C"]),
     code=st.integers(min_value=0, max_value=999_999),
