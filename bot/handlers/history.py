@@ -18,8 +18,9 @@ from bot.export import ExportFontMissing, HistoryRow, find_cjk_font, render_csv,
 from bot.handlers.greet import payload
 from bot.handlers.products import TYPES, type_from_text
 from bot.handlers.track import status_word
+from bot.locales import SHANGHAI, money, shares
 from bot.locales import date as fmt_date
-from bot.locales import money, shares
+from bot.normalize import parse_period
 from bot.security.stepup import ChallengeSpec
 from bot.types import Button, Outgoing
 
@@ -108,10 +109,19 @@ def _number(word: str) -> int | None:
 
 def resolve_period(text: str, today: date) -> tuple[date, date] | None:
     """A period phrase (上个月, last month, 最近三个月, 2026年11月, last quarter ...) as an
-    inclusive date range ending no later than ``today`` (the platform's date)."""
+    inclusive date range ending no later than ``today`` (the platform's date).
+
+    The NLU area's ``bot.normalize.parse_period`` decides the phrases it knows (so the bot
+    reads 上个月 one way everywhere); the rules below add what it leaves out: a phrase inside
+    a longer message, quarters, 2026年10月, bare years, "recently"."""
     s = text.strip().lower()
     if not s:
         return None
+    known = parse_period(text, today)
+    if known is not None:
+        start = known.start.astimezone(SHANGHAI).date()
+        last = (known.end.astimezone(SHANGHAI) - timedelta(microseconds=1)).date()
+        return start, min(last, today)
     m = re.fullmatch(r"(\d{4}-\d\d-\d\d)\.\.(\d{4}-\d\d-\d\d)", s)
     if m:  # our own canonical form (buttons, task slots)
         try:
@@ -146,10 +156,11 @@ def resolve_period(text: str, today: date) -> tuple[date, date] | None:
             return today - timedelta(days=n - 1), today
         if unit in ("周", "星期", "礼拜", "week"):
             return today - timedelta(days=7 * n - 1), today
+        # Same reading as bot.normalize: "3 months" back from today's date, both ends in.
         if unit in ("月", "month"):
-            return _minus_months(today, n) + timedelta(days=1), today
+            return _minus_months(today, n), today
         if unit in ("年", "year"):
-            return _minus_months(today, 12 * n) + timedelta(days=1), today
+            return _minus_months(today, 12 * n), today
     monday = today - timedelta(days=today.weekday())
     if re.search(r"上周|上个?星期|上个?礼拜|last week|previous week", s):
         return monday - timedelta(days=7), monday - timedelta(days=1)
