@@ -2,6 +2,7 @@
 
 from backend_client.client import PlatformClient
 from backend_client.errors import (
+    AccountNotVerified,
     ChallengeFailed,
     Conflict,
     InsufficientFunds,
@@ -15,6 +16,7 @@ from backend_client.errors import (
 )
 
 __all__ = [
+    "AccountNotVerified",
     "ChallengeFailed",
     "Conflict",
     "InsufficientFunds",

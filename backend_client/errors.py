@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AccountNotVerified",
     "ChallengeFailed",
     "Conflict",
     "InsufficientFunds",
@@ -52,6 +53,10 @@ class OutsideLimits(PlatformError):
     """below_minimum, above_order_limit or above_daily_limit (details: minimum / limit)."""
 
 
+class AccountNotVerified(PlatformError):
+    """customer_not_verified: real-name verification and a bound card are needed to trade."""
+
+
 class InsufficientFunds(PlatformError):
     """insufficient_cash or insufficient_shares (details: available)."""
 
@@ -73,6 +78,7 @@ _BY_CODE: dict[str, type[PlatformError]] = {
     "not_found": NotFound,
     "unknown_product": NotFound,
     "risk_mismatch": RiskMismatch,
+    "customer_not_verified": AccountNotVerified,
     "below_minimum": OutsideLimits,
     "above_order_limit": OutsideLimits,
     "above_daily_limit": OutsideLimits,

@@ -363,6 +363,9 @@ class Platform:
     async def _evaluate(self, s: AsyncSession, c: CustomerRow, req: OrderRequest,
                         lock: bool) -> dict[str, Any]:
         """Everything a quote says, and what an order needs (internal `_parts`)."""
+        if not c.verified:  # real-name verification and a bound card come before any trade
+            raise RuleError("customer_not_verified",
+                            "real-name verification and a bound bank card are needed first")
         now = self.now()
         spec = req.product
         trade_date, scheduled = self.cal.trade_date(now)

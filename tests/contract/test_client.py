@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from backend_client import (
+    AccountNotVerified,
     ChallengeFailed,
     Conflict,
     InsufficientFunds,
@@ -134,6 +135,18 @@ async def test_refusals_are_typed(env: tuple[SandboxServer, PlatformClient]):
         await client.place_order(cid, uuid.uuid4().hex, "redeem", "BOND01", "ch_forged",
                                  shares=Decimal("1"))
     assert ch.value.code == "challenge_not_found" and ch.value.status == 403
+
+
+async def test_unverified_customer_cannot_trade(env: tuple[SandboxServer, PlatformClient]):
+    sb, client = env
+    c = await sb.create_customer(verified=False, holdings=[{"product": "MMF01", "shares": "10"}])
+    assert not (await client.get_customer(c["customer_id"])).verified
+    for side, qty in (("subscribe", {"amount": Decimal("100")}),
+                      ("redeem", {"shares": Decimal("1")})):
+        with pytest.raises(AccountNotVerified):
+            await client.quote(c["customer_id"], side, "MMF01", **qty)  # type: ignore[arg-type]
+        with pytest.raises(AccountNotVerified):
+            await _order(sb, client, c, side, "MMF01", **qty)
 
 
 async def test_outside_window_redeem_all_and_status_tracking(
