@@ -134,6 +134,10 @@ def _link_code(text: str) -> str | None:
     return code.replace("-", "").upper()
 
 
+class _AlreadyLogged(Exception):
+    """A turn failed and was logged with its conversation id; answer with the generic apology."""
+
+
 class _Clock:
     """The platform's "now", asked once per turn."""
 
@@ -199,6 +203,8 @@ class Engine:
                 except store.StaleState:
                     continue  # another process saved first: read again and redo the turn
             log.error("engine_stale_state", extra={"channel": msg.channel})
+        except _AlreadyLogged:
+            pass
         except Exception as exc:  # noqa: BLE001 - the customer must never see a traceback
             _log_error("engine_failed", None, exc)
         lang = detect_lang(clean_text(msg.text), "zh")
@@ -262,6 +268,10 @@ class Engine:
         except PlatformError as exc:
             log.info("platform_error", extra={"conversation_id": ctx.conversation_id, "code": exc.code})
             replies = [Outgoing(text=ctx.t("engine.platform_error.generic"))]
+        except Exception as exc:
+            # Logged here, where the conversation is known; the state of this turn is not saved.
+            _log_error("engine_failed", ctx.conversation_id, exc)
+            raise _AlreadyLogged from None
         return replies, secret_box[0]
 
     def _budget(self) -> float:
@@ -303,6 +313,7 @@ class Engine:
 
         code = _link_code(text)
         if code is not None:
+            secret[0] = True  # a credential: masked in the transcript, deleted where possible
             return await self._link(code, ctx)
 
         fast = _FAST.get(_PUNCT.sub("", text.lower()))

@@ -169,3 +169,18 @@ async def any_world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
 
 
 ORDER_ID = re.compile(r"D\d{10,20}")
+
+
+@pytest.fixture
+async def nlu_world(sqlite_url: str, tmp_path: Path, nlu_url: str) -> AsyncIterator[World]:
+    """SQLite bot database and the real Rasa NLU server."""
+    from bot.nlu_client import NLUClient
+
+    async for w in _world(sqlite_url, tmp_path):
+        client = NLUClient(nlu_url, timeout=5.0)
+        await client.start()
+        w.nlu = client
+        try:
+            yield w
+        finally:
+            await client.close()

@@ -140,3 +140,24 @@ async def test_agent_owned_conversation_is_relayed_and_the_bot_stays_silent(worl
     async with world.db.begin() as s:
         texts = [m.text for m in await hstore.messages(s, ticket.id)]
     assert any("什么时候到账" in t for t in texts)
+
+
+async def test_a_crashing_handler_gets_an_apology_and_the_chat_goes_on(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.handlers import registry
+
+    async def broken(turn: object, ctx: object) -> list[object]:
+        raise RuntimeError("secret 13812345678 inside")
+
+    registry.routes()
+    monkeypatch.setitem(registry._resolved, "bot.handlers.smalltalk:thank", broken)
+    chat, _ = await world.linked_chat("crash-1")
+    await chat.say('/buy_product{"product": "BOND01"}')
+    out = await chat.say("/thank")
+    assert "出了点问题" in joined(out) and "Traceback" not in joined(out)
+    assert "13812345678" not in caplog.text
+    failed = [r for r in caplog.records if r.getMessage() == "engine_failed"]
+    assert failed and getattr(failed[0], "conversation_id", None) is not None
+    text = joined(await chat.say("3000"))  # the purchase in progress is intact
+    assert "¥3,000.00" in text
