@@ -7,6 +7,7 @@ import logging
 import re
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -84,14 +85,17 @@ class Runtime:
     settings: Settings
     hub: LiveHub
     delivery: Any = None  # bot.app.Delivery (push(channel, sender, Outgoing))
+    wake_outbox: Callable[[], None] | None = None  # sends queued agent messages now, not at the next poll
 
 
 _RUNTIMES: WeakKeyDictionary[Database, Runtime] = WeakKeyDictionary()
 
 
-def install(db: Database, settings: Settings, delivery: Any = None) -> Runtime:
+def install(
+    db: Database, settings: Settings, delivery: Any = None, wake_outbox: Callable[[], None] | None = None
+) -> Runtime:
     """Binds policy, hub and delivery to one database (the app wiring calls this at start)."""
-    rt = Runtime(settings=settings, hub=LiveHub(), delivery=delivery)
+    rt = Runtime(settings=settings, hub=LiveHub(), delivery=delivery, wake_outbox=wake_outbox)
     _RUNTIMES[db] = rt
     return rt
 
@@ -336,6 +340,15 @@ async def _deliver(db: Database, s: Any, ticket: store.Ticket, message: Outgoing
     return True
 
 
+async def _after_commit(db: Database, ticket: store.Ticket, message: Outgoing, queued: bool) -> None:
+    if not queued:
+        await _push_now(db, ticket, message)
+        return
+    wake = runtime(db).wake_outbox
+    if wake is not None:
+        wake()
+
+
 async def _push_now(db: Database, ticket: store.Ticket, message: Outgoing) -> None:
     delivery = runtime(db).delivery
     if delivery is None or ticket.sender is None:
@@ -379,8 +392,7 @@ async def claim(db: Database, ticket_id: int, agent: store.Agent) -> store.Ticke
         ticket = await store.get_ticket(s, ticket_id)  # type: ignore[assignment]
         joined = Outgoing(text=locales.translate(ticket.lang, "handoff.agent_joined"))  # type: ignore[arg-type]
         queued = await _deliver(db, s, ticket, joined, f"handoff:{ticket_id}:joined:{agent.username}")
-    if not queued:
-        await _push_now(db, ticket, joined)
+    await _after_commit(db, ticket, joined, queued)
     runtime(db).hub.publish({"type": "queue"})
     return ticket
 
@@ -398,8 +410,7 @@ async def reply(db: Database, ticket_id: int, agent: store.Agent, text: str) -> 
         await _audit(s, "agent_reply", actor=_actor(agent), subject=f"ticket:{ticket_id}", details={"chars": len(text)})
         out = Outgoing(text=text)
         queued = await _deliver(db, s, ticket, out, f"handoff:{ticket_id}:msg:{msg.id}")
-    if not queued:
-        await _push_now(db, ticket, out)
+    await _after_commit(db, ticket, out, queued)
     runtime(db).hub.publish({"type": "message", "ticket_id": ticket_id, "message": message_json(msg)})
     return msg
 
@@ -466,8 +477,7 @@ async def _close(db: Database, ticket_id: int, agent: store.Agent, state: str) -
         await store.add_message(s, ticket_id, store.SYSTEM, agent.username, state, now)
         queued = await _deliver(db, s, ticket, out, f"handoff:{ticket_id}:{state}")
         ticket = await store.get_ticket(s, ticket_id)  # type: ignore[assignment]
-    if not queued:
-        await _push_now(db, ticket, out)
+    await _after_commit(db, ticket, out, queued)
     runtime(db).hub.publish({"type": "queue"})
     return ticket
 
@@ -522,8 +532,7 @@ async def take_over(
         ticket = await store.get_ticket(s, ticket.id)  # type: ignore[assignment]
         joined = Outgoing(text=locales.translate(lang, "handoff.agent_joined"))
         queued = await _deliver(db, s, ticket, joined, f"handoff:{ticket.id}:joined:{agent.username}")
-    if not queued:
-        await _push_now(db, ticket, joined)
+    await _after_commit(db, ticket, joined, queued)
     runtime(db).hub.publish({"type": "queue"})
     return ticket
 

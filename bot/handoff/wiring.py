@@ -25,5 +25,14 @@ def setup(app: web.Application) -> None:
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     # A malformed FINBOT_STAFFED_HOURS stops the start with a clear message, not a customer's turn.
     StaffedHours.parse(app[SETTINGS].staffed_hours)
-    app[RUNTIME] = service.install(app[DB], app[SETTINGS], app[DELIVERY])
+    app[RUNTIME] = service.install(app[DB], app[SETTINGS], app[DELIVERY], wake_outbox=lambda: _wake(app))
     yield
+
+
+def _wake(app: web.Application) -> None:
+    # The outbox sender starts after us (its cleanup_ctx comes later): look it up when needed.
+    from bot.notifications.sender import SENDER
+
+    sender = app.get(SENDER)
+    if sender is not None:
+        sender.wake()
