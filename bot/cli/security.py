@@ -143,18 +143,21 @@ def keys_status() -> None:
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the hash chain: prints OK, or the first bad row (exit 1)."""
-    from bot.security.audit import check, count
+    from bot.security.audit import check, count, head_hash
 
     async def run() -> int:
         db = _database()
         try:
             problem = await check(db)
             n, lo, hi = await count(db)
+            tip = await head_hash(db)
         finally:
             await db.close()
         if problem is None:
             span = f", seq {lo}..{hi}" if n else ""
             typer.echo(f"OK: audit chain intact ({n} rows{span})")
+            if n:
+                typer.echo(f"head hash {tip}")
             return 0
         typer.echo(f"BROKEN: {problem.describe()}")
         return 1

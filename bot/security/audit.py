@@ -75,7 +75,7 @@ class AuditProblem:
     """Where and why the chain does not verify."""
 
     seq: int
-    reason: Literal["edited", "missing", "broken_link", "no_head"]
+    reason: Literal["edited", "missing", "broken_link", "no_head", "unrecorded_purge"]
 
     def describe(self) -> str:
         text = {
@@ -83,6 +83,7 @@ class AuditProblem:
             "missing": "row is missing (deleted or gap in the sequence)",
             "broken_link": "row does not link to the previous row's hash",
             "no_head": "audit head row is missing",
+            "unrecorded_purge": "rows before this one were removed without a recorded purge",
         }[self.reason]
         return f"seq {self.seq}: {text}"
 
@@ -291,6 +292,10 @@ async def check(db: Database) -> AuditProblem | None:
         if head is None:
             first = (await session.execute(select(func.min(AuditEvent.seq)))).scalar()
             return None if first is None else AuditProblem(int(first), "no_head")
+        if head.anchor_seq > 0 and not await _purge_recorded(session, head.anchor_seq):
+            # Someone cut the oldest rows and moved the anchor by hand: a real purge always
+            # appends an "audit_purged" row naming the anchor, and that row is in the chain.
+            return AuditProblem(head.anchor_seq + 1, "unrecorded_purge")
         problem, last_seq, last_hash = await _walk(
             session, head.anchor_seq, head.anchor_hash, head.last_seq
         )
@@ -299,6 +304,24 @@ async def check(db: Database) -> AuditProblem | None:
         if last_hash != head.last_hash:
             return AuditProblem(last_seq, "edited")
         return None
+
+
+async def _purge_recorded(session: AsyncSession, anchor_seq: int) -> bool:
+    details = (
+        await session.execute(
+            select(AuditEvent.details).where(
+                AuditEvent.kind == "audit_purged", AuditEvent.seq > anchor_seq
+            )
+        )
+    ).scalars()
+    return any(json.loads(d).get("through_seq") == anchor_seq for d in details)
+
+
+async def head_hash(db: Database) -> str | None:
+    """The chain's newest hash: operators copy it elsewhere (ticket, WORM store) as a witness."""
+    async with db.sessions() as session:
+        head = await _read_head(session)
+        return None if head is None else head.last_hash
 
 
 async def verify(db: Database) -> int | None:

@@ -136,10 +136,29 @@ async def test_purge_keeps_the_chain_verifiable(db: Database) -> None:
     assert await audit.purge(db, timedelta(days=3 * 366), now=now) == 0
     await _append(db, 2, start=20)
     assert await audit.verify(db) is None
-    # Deleting the first kept row is still detected after a purge.
+    # Cutting the oldest rows and moving the anchor by hand, without a purge record, is seen.
     async with db.begin() as s:
-        await s.execute(text("DELETE FROM audit_log WHERE seq = 6"))
-    assert await audit.verify(db) == 6
+        row7 = (await s.execute(select(AuditEvent).where(AuditEvent.seq == 7))).scalar_one()
+        await s.execute(text("DELETE FROM audit_log WHERE seq <= 7"))
+        await s.execute(
+            text("UPDATE audit_head SET anchor_seq = 7, anchor_hash = :h"), {"h": row7.hash}
+        )
+    problem = await audit.check(db)
+    assert problem is not None and (problem.seq, problem.reason) == (8, "unrecorded_purge")
+
+
+async def test_deleting_the_first_row_after_a_purge_is_detected(db: Database) -> None:
+    await _append(db, 3, at=datetime(2022, 1, 5, tzinfo=UTC))
+    await _append(db, 3, start=3)
+    assert (
+        await audit.purge(db, timedelta(days=3 * 366), now=datetime.now(UTC) + timedelta(days=2))
+        == 3
+    )
+    assert await audit.verify(db) is None
+    async with db.begin() as s:
+        await s.execute(text("DELETE FROM audit_log WHERE seq = 4"))  # the first kept row
+    problem = await audit.check(db)
+    assert problem is not None and (problem.seq, problem.reason) == (4, "missing")
 
 
 async def test_purge_refuses_to_hide_tampering(db: Database) -> None:
@@ -188,6 +207,7 @@ async def test_finbot_audit_verify_prints_ok_or_the_bad_row(
     await _append(db, 3)
     ok = _cli(db_url, keys_path, tmp_path, "verify")
     assert ok.returncode == 0 and ok.stdout.startswith("OK") and "3 rows" in ok.stdout
+    assert f"head hash {await audit.head_hash(db)}" in ok.stdout
     async with db.begin() as s:
         await s.execute(text("UPDATE audit_log SET actor = 'someone' WHERE seq = 2"))
     bad = _cli(db_url, keys_path, tmp_path, "verify")
