@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import pytest
 
@@ -319,3 +320,48 @@ async def test_complaints_get_a_ticket_sla_and_answer(sb: SandboxServer):
                              {"category": "system_fault", "description": "x",
                               "order_id": "D20991231999999"})
     assert (status, out["error"]["code"]) == (404, "not_found")
+
+
+async def test_daily_limit_counts_todays_orders_but_not_failed_ones(sandbox_db_url: str):
+    from sandbox.settings import DEFAULT_CATALOG
+
+    catalog = [p.model_copy(update={"daily_limit": Decimal("1000")}) if p.code == "BOND01" else p
+               for p in DEFAULT_CATALOG]
+    async with running_sandbox(sandbox_db_url, catalog=catalog) as sb:
+        await sb.set_clock("2026-11-25T10:00:00+08:00")
+        c = await sb.create_customer(cash="10000.00")
+        q = f"/api/v1/customers/{c['customer_id']}/quotes"
+        _, first = await place(sb, c, side="subscribe", product="BOND01", amount="600")
+        status, out = await call(sb, "POST", q, {"side": "subscribe", "product": "BOND01",
+                                                 "amount": "500"})
+        assert (status, out["error"]["code"], out["error"]["remaining"]) == (
+            422, "above_daily_limit", "400.00")
+        await sb.fail_order(first["order_id"], "test")
+        status, _ = await call(sb, "POST", q, {"side": "subscribe", "product": "BOND01",
+                                               "amount": "1000"})
+        assert status == 200
+        await sb.set_clock("2026-11-26T10:00:00+08:00")  # a new trade date, a new allowance
+        status, _ = await place(sb, c, side="subscribe", product="BOND01", amount="1000")
+        assert status == 201
+
+
+async def test_failures_give_shares_back(sb: SandboxServer):
+    c = await sb.create_customer(cash="1000.00", holdings=[{"product": "MIX01", "shares": "50"}])
+    cid = c["customer_id"]
+    _, red = await place(sb, c, side="redeem", product="MIX01", all=True)
+    _, buy = await place(sb, c, side="subscribe", product="MMF01", amount="100")
+    await sb.set_clock("2026-11-26T10:00:00+08:00")  # buy confirmed (shares credited)
+    _, pf = await call(sb, "GET", f"/api/v1/customers/{cid}/portfolio")
+    assert [h["product"] for h in pf["holdings"]] == ["MMF01"]
+    await sb.fail_order(red["order_id"], "基金暂停赎回")
+    await sb.fail_order(buy["order_id"], "份额登记失败")
+    _, pf = await call(sb, "GET", f"/api/v1/customers/{cid}/portfolio")
+    assert [(h["product"], h["shares"]) for h in pf["holdings"]] == [("MIX01", "50.00")]
+    assert pf["cash"] == "1000.00" and pf["in_transit"] == "0.00"
+
+
+async def test_clock_can_be_frozen_and_released(sb: SandboxServer):
+    _, clock = await call(sb, "GET", "/sandbox/clock")
+    assert clock == {"now": "2026-11-25T10:00:00+08:00", "frozen": True}
+    out = await sb.set_clock(None)
+    assert out["frozen"] is False and not out["now"].startswith("2026-11-25T10:00:00")
