@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import re
@@ -112,3 +113,58 @@ async def test_a_full_conversation_leaves_no_plaintext_behind(
     assert _hits(stopped) == zero
     # The one-time download link is a bearer secret too: the access log shows it redacted.
     assert link.group(1).rsplit("/", 1)[1] not in logs and "/files/[redacted]" in logs
+
+
+async def test_keys_rotate_while_the_bot_runs(bot_server: BotFactory, tmp_path: Path) -> None:
+    """`finbot keys rotate` in another process: the running bot keeps reading and writing."""
+    import os
+    import subprocess
+    import sys
+
+    from bot.store.db import Database
+    from bot.store.security import key_usage
+
+    platform_dir = tmp_path / "platform"
+    platform_dir.mkdir()
+    async with running_sandbox(tmp_dir=platform_dir) as platform:
+        customer = await platform.create_customer(phone=PHONE)
+        bot = await bot_server(backend_url=platform.base_url)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+
+            async def say(text: str) -> str:
+                async with http.post(
+                    f"{bot.url}/webhooks/rest/webhook", json={"sender": "rot-1", "message": text}
+                ) as resp:
+                    assert resp.status == 200, await resp.text()
+                    return "\n".join(r.get("text", "") for r in await resp.json())
+
+            await say(f"绑定 {customer['link_code']}")
+            await say(SENTENCE)
+            env = {
+                **os.environ,
+                "FINBOT_DATABASE_URL": bot.settings.database_url,
+                "FINBOT_KEYS_FILE": str(bot.settings.keys_file),
+            }
+            done = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "bot", "keys", "rotate", "--quiet"],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, done.stderr
+            new_key = done.stdout.split()[3]  # "new primary key <id> (was <id>)"
+            # The bot never restarted: it reads rows sealed by the new key and writes new ones.
+            assert "¥50,000.00" in await say("/check_balance")
+            mine = await say("我的数据")
+            link = re.search(r"(http://\S+/files/[\w-]+)", mine)
+            assert link, mine
+            async with http.get(link.group(1)) as resp:
+                assert SENTENCE in await resp.text()
+        db = Database(bot.settings.database_url)
+        try:
+            assert set(await key_usage(db)) == {new_key}
+        finally:
+            await db.close()
