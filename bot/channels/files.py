@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -95,9 +98,34 @@ def _gone() -> web.Response:
     return web.Response(text=_GONE_PAGE, status=410, content_type="text/html")
 
 
+HOUSEKEEPING_EVERY_S = 600.0
+
+
+async def _housekeeping(app: web.Application) -> AsyncIterator[None]:
+    """Expired files (and week-old uncollected pushes) leave the database regularly."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_EVERY_S)
+            try:
+                async with app[DB].begin() as session:
+                    removed = await store.delete_expired(session)
+                if removed:
+                    log.info("channels housekeeping removed %d rows", removed)
+            except Exception:  # noqa: BLE001 — try again next round
+                log.exception("channels housekeeping failed")
+
+    task = asyncio.get_running_loop().create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def setup(app: web.Application) -> None:
     """Add the download route once (both the REST channel and the web chat call this)."""
     if app.get(_INSTALLED):
         return
     app[_INSTALLED] = True
     app.router.add_get("/files/{token}", download)
+    app.cleanup_ctx.append(_housekeeping)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -20,7 +20,7 @@ __all__ = ["CHANNEL", "render", "setup"]
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "rest"
+CHANNEL: Final = "rest"
 MAX_SENDER_CHARS = 128
 
 

@@ -9,7 +9,7 @@ import secrets
 import weakref
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 from telegram import (
@@ -42,13 +42,13 @@ from bot.channels.errors import (
 from bot.locales import translate
 from bot.settings import Settings
 from bot.store import channels as store
-from bot.types import Button, Incoming, Outgoing
+from bot.types import Button, Incoming, Lang, Outgoing
 
 __all__ = ["CHANNEL", "TELEGRAM", "TelegramChannel", "setup"]
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "telegram"
+CHANNEL: Final = "telegram"
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_TEXT = 4096  # Telegram's limit for one message
@@ -216,7 +216,7 @@ class TelegramChannel:
         chat, user = update.effective_chat, update.effective_user
         if chat is None:
             return
-        lang = "en" if user is not None and (user.language_code or "").startswith("en") else "zh"
+        lang = _lang_of(user.language_code if user is not None else None)
         await self._send_safely(chat.id, Outgoing(text=translate(lang, "channels.not_text")))
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -239,8 +239,7 @@ class TelegramChannel:
             async with self.app[DB].begin() as session:
                 payload = await store.button_payload(session, query.data)
         if payload is None:
-            code = (query.from_user.language_code if query.from_user else None) or "zh"
-            lang = "en" if code.startswith("en") else "zh"
+            lang = _lang_of(query.from_user.language_code if query.from_user else None)
             await self._send_safely(chat_id, Outgoing(text=translate(lang, "channels.button_expired")))
             return
         await self._mark_choice(query, message)
@@ -392,6 +391,11 @@ def _chunks(text: str, size: int) -> list[str]:
     if text:
         out.append(text)
     return out
+
+
+def _lang_of(language_code: str | None) -> Lang:
+    """Telegram's client language for our own short notices (the engine decides the rest)."""
+    return "en" if (language_code or "").startswith("en") else "zh"
 
 
 def _seconds(value: int | float | timedelta) -> float:

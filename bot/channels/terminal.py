@@ -60,7 +60,7 @@ class _Terminal:
                     body = await resp.json(content_type=None)
                     return [{"text": f"(error {resp.status}: {body.get('detail', body.get('error', ''))})"}]
                 return await resp.json(content_type=None)
-        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as e:
+        except (TimeoutError, aiohttp.ClientConnectionError) as e:
             raise _BotGone from e
 
     async def poll(self, http: aiohttp.ClientSession) -> None:

@@ -10,7 +10,7 @@ import secrets
 import weakref
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
@@ -33,7 +33,7 @@ __all__ = ["CHANNEL", "HUB", "Hub", "setup"]
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "webchat"
+CHANNEL: Final = "webchat"
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 # A socket also looks for pending messages this often: pushes made by another process.
@@ -179,7 +179,11 @@ async def get_pending(request: web.Request) -> web.StreamResponse:
 
 
 class _Connection:
-    """One open page: answers its messages and forwards its pending pushes."""
+    """One open page: answers its messages and forwards its pending pushes.
+
+    A push leaves the database when it is sent, and is held "in flight" until the page acks
+    it; a page that closes first gets the unacknowledged ones back as pending, so a socket
+    that died silently loses nothing."""
 
     def __init__(self, app: web.Application, ws: web.WebSocketResponse, sender: str) -> None:
         self.app = app
@@ -187,6 +191,7 @@ class _Connection:
         self.sender = sender
         self.wake = asyncio.Event()
         self.send_lock = asyncio.Lock()
+        self.inflight: dict[str, dict[str, Any]] = {}
 
     async def send(self, bodies: list[dict[str, Any]]) -> None:
         async with self.send_lock:
@@ -202,23 +207,30 @@ class _Connection:
             except Exception:  # noqa: BLE001 — the database is back soon; keep the page open
                 log.exception("webchat pending read failed")
                 taken = []
-            for i, message in enumerate(taken):
+            for message in taken:
+                key = f"p{message.id}"
+                self.inflight[key] = message.body
                 try:
-                    await self.send([{**message.body, "pushed": True}])
+                    await self.send([{**message.body, "pushed": True, "id": key}])
                 except (ConnectionError, RuntimeError):
-                    # The page went away mid-way: what it did not get waits for the next visit.
-                    await self._requeue([m.body for m in taken[i:]])
-                    return
+                    return  # the page went away: close() puts the in-flight ones back
             self.wake.clear()
             try:
                 await asyncio.wait_for(self.wake.wait(), DRAIN_EVERY_S)
             except TimeoutError:
                 pass
 
-    async def _requeue(self, bodies: list[dict[str, Any]]) -> None:
-        async with self.app[DB].begin() as session:
-            for body in bodies:
-                await store.store_pending(session, CHANNEL, self.sender, body)
+    async def close(self) -> None:
+        """Unacknowledged pushes wait for the next visit."""
+        bodies, self.inflight = list(self.inflight.values()), {}
+        if not bodies:
+            return
+        try:
+            async with self.app[DB].begin() as session:
+                for body in bodies:
+                    await store.store_pending(session, CHANNEL, self.sender, body)
+        except Exception:  # noqa: BLE001 — nothing else to do but say so
+            log.exception("webchat: %d pushed messages could not be kept", len(bodies))
 
     async def read(self) -> None:
         async for msg in self.ws:
@@ -226,10 +238,13 @@ class _Connection:
                 continue
             try:
                 data = json.loads(msg.data)
+                if data.get("type") == "ack":
+                    self.inflight.pop(str(data.get("id")), None)
+                    continue
                 text = data["text"]
                 if not isinstance(text, str):
                     raise TypeError
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, AttributeError):
                 await self.send([{"type": "error", "error": "bad_frame"}])
                 continue
             await self.send(await answer(self.app, self.sender, text))
@@ -255,6 +270,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             await drainer
         except (asyncio.CancelledError, Exception):  # noqa: BLE001
             pass
+        await conn.close()
     return ws
 
 

@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from bot.types import Attachment, Button, Incoming, Outgoing
+from tests.support.db import migrate
 
 EXPORT = Attachment(filename="历史记录.csv", content_type="text/csv", data=b"order,amount\nA1,100.00\n")
 
@@ -78,7 +79,7 @@ async def channel_bot(
 ) -> AsyncIterator[ChannelBotFactory]:
     """``await channel_bot(**settings)``: the real app (channels, store) on a free port."""
     from bot import crypto
-    from bot.app import DB, create_app
+    from bot.app import create_app
     from bot.dialogue import wiring
     from bot.settings import Settings
 
@@ -101,6 +102,7 @@ async def channel_bot(
             "cookie_secret": "test-cookie-secret",
         }
         fields.update(overrides)
+        await migrate(fields["database_url"])  # the schema exists before any task starts
         app = create_app(Settings(**fields))
         # The scripted engine replaces the real one, so the real one's clients (NLU, platform)
         # are not opened at all: the channels are what these tests exercise.
@@ -110,7 +112,6 @@ async def channel_bot(
 
         async def scripted(app: web.Application) -> None:
             # on_startup runs after every cleanup_ctx: this replaces the real engine.
-            await app[DB].create_all()
             app[key] = engine  # type: ignore[index]
 
         app.on_startup.append(scripted)

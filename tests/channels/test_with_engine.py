@@ -53,3 +53,28 @@ async def test_hostile_input_through_the_real_engine_is_answered_politely(
         replies = await bot.say("h1", hostile)  # asserts the 200
         assert replies and all(r["text"] for r in replies), hostile
         assert "Traceback" not in str(replies)
+
+
+async def test_telegram_deep_link_buttons_and_the_code_message_deleted(
+    bot_server: BotFactory, platform: SandboxServer
+) -> None:
+    customer = await platform.create_customer(cash="50000.00")
+    async with FakeTelegram() as fake:
+        fake.limits_enabled = False  # this test is about the conversation, not the pacing
+        await bot_server(backend_url=platform.base_url, telegram_token=fake.token, telegram_base_url=fake.base_url)
+        await fake.send_text(99, f"/start {customer['link_code']}")
+        [linked] = await fake.wait_sent(99, 1, timeout=10)
+        assert "绑定成功" in (linked.text or "")
+        await fake.send_text(99, BUY)
+        sent = await fake.wait_sent(99, 3, timeout=10)
+        confirm = sent[-1]
+        assert [b["callback_data"] for b in confirm.buttons] == ["/confirm", "/cancel"]
+        await fake.press(99, confirm.message_id, "/confirm")
+        asked = (await fake.wait_sent(99, 4, timeout=10))[-1]
+        assert "验证码" in (asked.text or "")
+        assert confirm.edits and confirm.edits[-1].endswith("› 确认")
+        code_update = await fake.send_text(99, await platform.last_code(customer["phone"]))
+        [delete] = await fake.wait_calls("deleteMessage", timeout=10)
+        assert int(delete.params["chat_id"]) == 99
+        assert int(delete.params["message_id"]) == code_update["message"]["message_id"]
+        assert len(await platform.orders(customer["customer_id"])) == 1

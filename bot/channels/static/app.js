@@ -108,7 +108,11 @@
       while (outbox.length) { ws.send(JSON.stringify({ type: "message", text: outbox.shift() })); }
     });
     ws.addEventListener("message", (ev) => {
-      try { render(JSON.parse(ev.data)); } catch (e) { /* ignore a malformed frame */ }
+      let m;
+      try { m = JSON.parse(ev.data); } catch (e) { return; /* ignore a malformed frame */ }
+      render(m);
+      // A pushed message is kept by the server until the page says it has shown it.
+      if (m.id && ws.readyState === WebSocket.OPEN) { ws.send(JSON.stringify({ type: "ack", id: m.id })); }
     });
     ws.addEventListener("close", () => {
       setStatus("offline");
