@@ -18,6 +18,7 @@ from bot import locales
 from bot.app import DB, SETTINGS
 from bot.handoff import auth, service
 from bot.handoff.service import HandoffError
+from bot.security.masking import mask_text
 from bot.store import conversations
 from bot.store import handoff as store
 from bot.store.db import utcnow
@@ -288,8 +289,24 @@ async def ticket_detail(request: web.Request, agent: store.Agent) -> web.StreamR
         if not service.can_view(ticket, agent):
             return _error(403, "not_your_ticket")
         msgs = await store.messages(s, tid)
+        lines = await conversations.recent_transcript(s, ticket.conversation_id, 30)
     ticket = await _fill_summary(request, ticket)
-    return web.json_response(ticket_detail_json(ticket, msgs, agent, utcnow()))
+    data = ticket_detail_json(ticket, msgs, agent, utcnow())
+    live = _before_claim(ticket, lines)
+    if live:  # what the customer and the bot said up to the claim, including while waiting
+        data["transcript"] = live
+    return web.json_response(data)
+
+
+def _before_claim(ticket: store.Ticket, lines: list[conversations.TranscriptLine]) -> list[dict[str, Any]]:
+    """The conversation's own transcript up to the moment an agent took it (later customer
+    lines are relayed into the ticket's messages)."""
+    until = ticket.assigned_at or ticket.closed_at
+    return [
+        {"role": line.role, "text": mask_text(line.text), "at": line.created_at.isoformat()}
+        for line in lines
+        if until is None or line.created_at <= until
+    ]
 
 
 @routes.post("/agent/api/tickets/{ticket_id}/claim")

@@ -247,8 +247,8 @@ async def open_ticket(
                 s,
                 "handoff_opened",
                 actor=f"conversation:{conversation_id}",
-                subject=f"ticket:{ticket.id}",
-                details={"reason": reason, "channel": channel, "intent": intent},
+                subject=f"conversation:{conversation_id}",
+                details={"ticket": ticket.id, "reason": reason, "channel": channel, "intent": intent},
             )
         elif summary and not ticket.summary:
             await store.set_summary(s, ticket.id, summary)
@@ -388,7 +388,7 @@ async def claim(db: Database, ticket_id: int, agent: store.Agent) -> store.Ticke
         if not await store.claim(s, ticket_id, agent.username, now):
             raise HandoffError("already_claimed", 409)
         await store.add_message(s, ticket_id, store.SYSTEM, agent.username, "claimed", now)
-        await _audit(s, "agent_claim", actor=_actor(agent), subject=f"ticket:{ticket_id}", details={})
+        await _audit(s, "agent_claim", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}", details={"ticket": ticket_id})
         ticket = await store.get_ticket(s, ticket_id)  # type: ignore[assignment]
         joined = Outgoing(text=locales.translate(ticket.lang, "handoff.agent_joined"))  # type: ignore[arg-type]
         queued = await _deliver(db, s, ticket, joined, f"handoff:{ticket_id}:joined:{agent.username}")
@@ -407,7 +407,7 @@ async def reply(db: Database, ticket_id: int, agent: store.Agent, text: str) -> 
         ticket = await _open_for_agent(s, ticket_id, agent, need_owner=True)
         msg = await store.add_message(s, ticket_id, store.AGENT, agent.username, text, now)
         await store.mark_first_reply(s, ticket_id, now)
-        await _audit(s, "agent_reply", actor=_actor(agent), subject=f"ticket:{ticket_id}", details={"chars": len(text)})
+        await _audit(s, "agent_reply", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}", details={"ticket": ticket_id, "chars": len(text)})
         out = Outgoing(text=text)
         queued = await _deliver(db, s, ticket, out, f"handoff:{ticket_id}:msg:{msg.id}")
     await _after_commit(db, ticket, out, queued)
@@ -443,7 +443,8 @@ async def transfer(db: Database, ticket_id: int, agent: store.Agent, to_username
             raise HandoffError("not_your_ticket", 403)
         await store.add_message(s, ticket_id, store.SYSTEM, agent.username, f"transferred to {to_username}", utcnow())
         await _audit(
-            s, "agent_transfer", actor=_actor(agent), subject=f"ticket:{ticket_id}", details={"to": audit.party(f"agent:{to_username}")}
+            s, "agent_transfer", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}",
+            details={"ticket": ticket_id, "to": audit.party(f"agent:{to_username}")}
         )
         ticket = await store.get_ticket(s, ticket_id)  # type: ignore[assignment]
     runtime(db).hub.publish({"type": "queue"})
@@ -470,10 +471,10 @@ async def _close(db: Database, ticket_id: int, agent: store.Agent, state: str) -
                 text=locales.translate(lang, "handoff.resolved") + "\n" + locales.translate(lang, "handoff.rate_prompt"),
                 buttons=rating_buttons(lang),
             )
-            await _audit(s, "agent_resolve", actor=_actor(agent), subject=f"ticket:{ticket_id}", details={})
+            await _audit(s, "agent_resolve", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}", details={"ticket": ticket_id})
         else:
             out = Outgoing(text=locales.translate(lang, "handoff.returned"))
-            await _audit(s, "agent_return", actor=_actor(agent), subject=f"ticket:{ticket_id}", details={})
+            await _audit(s, "agent_return", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}", details={"ticket": ticket_id})
         await store.add_message(s, ticket_id, store.SYSTEM, agent.username, state, now)
         queued = await _deliver(db, s, ticket, out, f"handoff:{ticket_id}:{state}")
         ticket = await store.get_ticket(s, ticket_id)  # type: ignore[assignment]
@@ -528,7 +529,7 @@ async def take_over(
                 await store.claim(s, ticket.id, agent.username, now)
             elif ticket.agent != agent.username:
                 raise HandoffError("already_claimed", 409)
-        await _audit(s, "agent_claim", actor=_actor(agent), subject=f"ticket:{ticket.id}", details={"takeover": True})
+        await _audit(s, "agent_claim", actor=_actor(agent), subject=f"conversation:{conversation_id}", details={"ticket": ticket.id, "takeover": True})
         ticket = await store.get_ticket(s, ticket.id)  # type: ignore[assignment]
         joined = Outgoing(text=locales.translate(lang, "handoff.agent_joined"))
         queued = await _deliver(db, s, ticket, joined, f"handoff:{ticket.id}:joined:{agent.username}")

@@ -71,6 +71,8 @@ async def _console_flow(
     tickets = await _eventually(lambda: _open_ticket_ids(server))
     assert len(tickets) == 1
     tid = tickets[0].id
+    # While waiting the bot still answers; the agent will see this in the transcript.
+    assert await customer_says("我想问赎回的事", True)
 
     # The live queue shows the ticket without a page reload.
     row = page.locator(f'#queue tr[data-ticket="{tid}"]')
@@ -81,6 +83,7 @@ async def _console_flow(
 
     await row.locator("button.open").click()
     await expect(page.locator("#transcript")).to_contain_text("转人工")
+    await expect(page.locator("#transcript")).to_contain_text("我想问赎回的事")
     await page.click("#claim")
     await expect(page.locator("#ticket-meta")).to_contain_text("assigned")
     await page.fill("#reply-text", "您好，我是人工客服小李，请问有什么可以帮您？")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.handoff import service
+from bot.security import audit
 from bot.settings import Settings
 from bot.store import handoff as store
 from bot.store.db import Database
@@ -87,6 +88,10 @@ async def test_agent_owns_relay_reply_resolve_and_rating(db: Database, delivery)
         kinds = [m.kind for m in await store.messages(s, info.ticket_id)]
     assert ticket.rating == 4 and ticket.state == store.RESOLVED
     assert kinds.count("customer") == 1 and kinds.count("agent") == 1 and kinds.count("note") == 1
+    # The sensitive steps are in the audit trail, under pseudonyms only.
+    entries = await audit.entries_for(db, "conversation:7")
+    assert [e.kind for e in reversed(entries)] == ["handoff_opened", "agent_claim", "agent_reply", "agent_resolve"]
+    assert all("alice" not in e.actor for e in entries)
     # After resolution the conversation may open a new ticket.
     assert (await _open(db, 7)).created
 
