@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from bot.locales import date as fmt_date
 from bot.locales import money, shares, translate
@@ -155,6 +156,15 @@ def render_csv(rows: Sequence[HistoryRow], lang: Lang, generated_at: datetime) -
     )
 
 
+def _fit(pdf: Any, text: str, width: float) -> str:
+    """Cut a cell's text with an ellipsis so it never spills into the next column."""
+    if pdf.get_string_width(text) <= width:
+        return text
+    while text and pdf.get_string_width(text + "…") > width:
+        text = text[:-1]
+    return text + "…"
+
+
 def render_pdf(
     rows: Sequence[HistoryRow],
     lang: Lang,
@@ -163,14 +173,13 @@ def render_pdf(
 ) -> Attachment:
     """A one-table PDF statement with a CJK font; raises ExportFontMissing without one."""
     from fpdf import FPDF
-    from fpdf.fonts import FontFace
 
     font = find_cjk_font()
     pdf = FPDF(orientation="landscape", format="A4")
     pdf.set_title(translate(lang, "history.pdf_title"))
     pdf.set_creator("finbot")
     pdf.add_font("cjk", fname=str(font.path), collection_font_number=font.index)
-    pdf.set_auto_page_break(auto=True, margin=12)
+    pdf.set_auto_page_break(auto=False, margin=12)  # rows break pages themselves (header)
     pdf.add_page()
     pdf.set_font("cjk", size=14)
     pdf.cell(text=translate(lang, "history.pdf_title"), new_x="LMARGIN", new_y="NEXT")
@@ -187,26 +196,35 @@ def render_pdf(
         new_y="NEXT",
     )
     pdf.ln(2)
-    heading = FontFace(emphasis=None, fill_color=(230, 236, 245))
-    with pdf.table(
-        col_widths=(32, 30, 62, 18, 32, 30, 22),
-        text_align=("LEFT", "LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT", "LEFT"),
-        headings_style=heading,
-        line_height=6,
-    ) as table:
-        table.row(_headers(lang))
-        for r in rows:
-            table.row(
-                [
-                    fmt_date(r.created_at, lang, with_time=True),
-                    r.order_id,
-                    f"{r.product_name} ({r.product})",
-                    _side(lang, r.side),
-                    money(r.amount, lang) if r.amount is not None else "",
-                    shares(r.shares) if r.shares is not None else "",
-                    _status(lang, r.status),
-                ]
-            )
+    # Plain cells, not fpdf2's table(): the table layout costs ~7 ms a row, cells ~0.1 ms.
+    widths = (34, 34, 66, 18, 32, 30, 26)
+    aligns = ("L", "L", "L", "L", "R", "R", "L")
+    line_h = 6.0
+
+    def draw(cells: Sequence[str], fill: bool) -> None:
+        for text, w, align in zip(cells, widths, aligns, strict=True):
+            pdf.cell(w=w, h=line_h, text=_fit(pdf, text, w - 2), border=1, align=align, fill=fill)
+        pdf.ln(line_h)
+
+    pdf.set_fill_color(230, 236, 245)
+    headers = _headers(lang)
+    draw(headers, True)
+    for r in rows:
+        if pdf.get_y() + line_h > pdf.page_break_trigger:
+            pdf.add_page()
+            draw(headers, True)
+        draw(
+            [
+                fmt_date(r.created_at, lang, with_time=True),
+                r.order_id,
+                f"{r.product_name} ({r.product})",
+                _side(lang, r.side),
+                money(r.amount, lang) if r.amount is not None else "",
+                shares(r.shares) if r.shares is not None else "",
+                _status(lang, r.status),
+            ],
+            False,
+        )
     pdf.ln(3)
     pdf.multi_cell(w=0, text=translate(lang, "history.pdf_footer"))
     return Attachment(

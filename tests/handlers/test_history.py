@@ -275,3 +275,19 @@ async def test_pdf_without_a_cjk_font_fails_clearly_before_any_code(
         assert len(await sandbox.sms(str(c["phone"]))) == sent  # no code was sent for nothing
     finally:
         bot.export.find_cjk_font.cache_clear()
+
+
+def test_long_pdf_spans_pages_with_every_row_and_a_header_on_each() -> None:
+    at = datetime(2026, 11, 25, 10, 0, tzinfo=SH)
+    rows = [
+        HistoryRow(f"D20261125{i:06d}", at, "IDX300", "沪深300指数增强", "subscribe", "confirmed",
+                   Decimal("1000.00"), Decimal("427.17"))
+        for i in range(120)
+    ]  # fmt: skip
+    att = render_pdf(rows, "zh", at, "全部时间")
+    reader = pypdf.PdfReader(io.BytesIO(att.data))
+    assert len(reader.pages) >= 3
+    pages = [p.extract_text().replace("\x00", "") for p in reader.pages]
+    assert all("订单号" in page for page in pages)  # the column header repeats
+    text = "".join(pages)
+    assert all(r.order_id in text for r in rows)
