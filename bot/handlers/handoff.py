@@ -18,10 +18,20 @@ log = logging.getLogger(__name__)
 _REASONS = {"complaint", "lockout", "misunderstanding"}
 
 
+_COMPLAINT_TASKS = {"file_complaint"}
+
+
 def _reason(turn: Turn, ctx: Context) -> str:
     asked = turn.nlu.first("reason")
     if asked in _REASONS:
         return asked
+    # Asking for a person from inside (or right after) a complaint: it goes first in the queue.
+    task = ctx.state.get("task")
+    last = ctx.state.get("last_done")
+    if (isinstance(task, dict) and task.get("name") in _COMPLAINT_TASKS) or (
+        isinstance(last, dict) and last.get("task") in _COMPLAINT_TASKS
+    ):
+        return "complaint"
     # The engine offers the human button after two misunderstandings in a row.
     if int(ctx.state.get("misunderstood", 0) or 0) >= 2:
         return "misunderstanding"

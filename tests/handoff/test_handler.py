@@ -82,3 +82,22 @@ async def test_accepting_the_offer_after_two_misunderstandings(bot_server, tmp_p
         assert "第 1 位" in reply[0]["text"]
         [ticket] = await _open(server)
         assert ticket.reason == "misunderstanding"
+
+
+async def test_a_complaint_in_progress_goes_first(bot_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from bot.store import conversations
+
+    async with running_sandbox(tmp_dir=tmp_path) as platform:
+        server: BotServer = await bot_server(backend_url=platform.base_url, staffed_hours="00:00-00:00")
+        await server.say("early", "转人工")
+        await server.say("cmp", "你好")
+        async with server.app[DB].begin() as s:  # the customer is in the complaint form
+            conv = await conversations.get_or_create(s, "rest", "cmp", "zh")
+            state = {**conv.state, "task": {"name": "file_complaint", "stage": "collect", "asking": "category", "slots": {}}}
+            await conversations.save(
+                s, conv.id, expected_version=conv.state_version, state=state, lang="zh", customer_id=None, verified_at=None,
+            )
+        reply = await server.say("cmp", "/human_handoff")
+        assert "第 1 位" in reply[0]["text"]
+        tickets = await _open(server)
+        assert [(t.sender, t.reason) for t in tickets] == [("cmp", "complaint"), ("early", "customer_request")]
