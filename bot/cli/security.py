@@ -7,9 +7,13 @@ import os
 import stat
 from collections.abc import Coroutine
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from bot.crypto import KeyRing
+    from bot.store.db import Database
 
 __all__ = ["app", "audit_app", "keys_app"]
 
@@ -20,7 +24,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 
 
-def _database():  # type: ignore[no-untyped-def]
+def _database() -> Database:
     from bot.settings import get_settings
     from bot.store import models  # noqa: F401  (every area's tables, for column discovery)
     from bot.store.db import Database
@@ -28,7 +32,7 @@ def _database():  # type: ignore[no-untyped-def]
     return Database(get_settings().resolved_database_url())
 
 
-def _ring():  # type: ignore[no-untyped-def]
+def _ring() -> KeyRing:
     from bot.crypto import KeyRing, install_keyring
     from bot.settings import get_settings
 

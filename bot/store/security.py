@@ -6,7 +6,7 @@ import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -159,7 +159,8 @@ async def reencrypt_all(
                             report.already_current += 1
                             continue
                         try:
-                            fresh = ec.column.type.reencrypt(stored)
+                            sealer = cast(EncryptedText | EncryptedJSON, ec.column.type)
+                            fresh = sealer.reencrypt(stored)
                         except DecryptionError:
                             report.unreadable += 1
                             continue
