@@ -11,7 +11,8 @@ from bot.dialogue import values
 from bot.dialogue.tasks import Executed, Prepared, Slot, TaskDef
 from bot.dialogue.types import Context, Reply, Understanding
 from bot.handlers.buy import _d, _pct, extract_product, product_name
-from bot.locales import money, shares as fmt_shares
+from bot.locales import money
+from bot.locales import shares as fmt_shares
 from bot.security.stepup import ChallengeSpec
 from bot.types import Button, Outgoing
 
@@ -146,6 +147,8 @@ def _fee_rule(ctx: Context, quote: Quote) -> str:
     from bot.locales import has
 
     text = ctx.t(key) if has(ctx.lang, key) else rule
+    if rule != "mixed" and quote.holding_days is not None:
+        text += ctx.t("redeem.held_days", days=quote.holding_days)
     if rule == "mixed" and quote.fee_lines:
         parts = [
             ctx.t(
@@ -175,13 +178,7 @@ def _summary(ctx: Context, name: str, quote: Quote) -> str:
             nav=f"{quote.nav}",
             gross=money(gross, ctx.lang),
         ),
-        ctx.t(
-            "redeem.summary.fee",
-            fee=money(quote.fee, ctx.lang),
-            rate=_pct(quote.fee_rate),
-            rule=_fee_rule(ctx, quote),
-            days="-" if quote.holding_days is None else quote.holding_days,
-        ),
+        ctx.t("redeem.summary.fee", fee=money(quote.fee, ctx.lang), rule=_fee_rule(ctx, quote)),
         ctx.t("redeem.summary.net", net=money(net, ctx.lang)),
         ctx.t("redeem.summary.arrival", date=_d(ctx, quote.arrival_date)),
     ]
