@@ -151,9 +151,7 @@ def render_csv(rows: Sequence[HistoryRow], lang: Lang, generated_at: datetime) -
             ]
         )
     data = "\ufeff".encode() + buf.getvalue().encode("utf-8")
-    return Attachment(
-        filename=_filename(generated_at, "csv"), content_type="text/csv; charset=utf-8", data=data
-    )
+    return Attachment(filename=_filename(generated_at, "csv"), content_type="text/csv", data=data)
 
 
 def _fit(pdf: Any, text: str, width: float) -> str:

@@ -100,7 +100,7 @@ def _rows() -> list[HistoryRow]:
 
 def test_csv_opens_in_excel_with_the_rows() -> None:
     att = render_csv(_rows(), "zh", datetime(2026, 11, 25, 12, 0, tzinfo=SH))
-    assert att.filename.endswith(".csv") and att.content_type.startswith("text/csv")
+    assert att.filename.endswith(".csv") and att.content_type == "text/csv"  # UTF-8 by its BOM
     assert att.data.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: Excel shows Chinese correctly
     rows = list(csv.reader(io.StringIO(att.data.decode("utf-8-sig"))))
     assert rows[0] == ["时间", "订单号", "产品", "类型", "金额（元）", "份额", "状态"]
