@@ -38,6 +38,21 @@ def _reason(turn: Turn, ctx: Context) -> str:
     return "customer_request"
 
 
+def _context_intent(turn: Turn, ctx: Context) -> tuple[str, dict[str, Any]]:
+    """What the customer was doing when they asked: the task in progress and its filled slots,
+    else the task just finished, else this message's own intent and entities."""
+    entities: dict[str, Any] = {e.entity: e.value for e in turn.nlu.entities if e.entity != "reason"}
+    task = ctx.state.get("task")
+    if isinstance(task, dict) and task.get("name"):
+        slots = task.get("slots") if isinstance(task.get("slots"), dict) else {}
+        filled = {str(k): str(v) for k, v in slots.items() if v not in (None, "")}
+        return str(task["name"]), {**filled, **entities}
+    last = ctx.state.get("last_done")
+    if isinstance(last, dict) and last.get("task"):
+        return str(last["task"]), entities
+    return turn.nlu.intent, entities
+
+
 async def _summary(ctx: Context) -> dict[str, Any] | None:
     """The masked platform profile for the agent; the ticket still opens when it fails."""
     if not ctx.customer_id:
@@ -56,7 +71,7 @@ async def handle(turn: Turn, ctx: Context) -> Reply:
         lines = await conversations.recent_transcript(s, ctx.conversation_id, 19)
     # The engine saves this turn after the handler returns: add the request itself.
     transcript = [*lines, {"role": "customer", "text": turn.message.text}]
-    entities = {e.entity: e.value for e in turn.nlu.entities if e.entity != "reason"}
+    intent, entities = _context_intent(turn, ctx)
     try:
         now = await ctx.now()
     except Exception:  # noqa: BLE001 - the platform clock is only needed for staffed hours
@@ -65,7 +80,7 @@ async def handle(turn: Turn, ctx: Context) -> Reply:
         ctx.db,
         conversation_id=ctx.conversation_id,
         reason=_reason(turn, ctx),
-        intent=turn.nlu.intent,
+        intent=intent,
         entities=entities,
         lang=ctx.lang,
         channel=ctx.channel,

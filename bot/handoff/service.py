@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import datetime
-from collections.abc import Callable
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "HandoffError",
+    "customer_summary",
+    "queue_message",
     "Runtime",
     "TicketInfo",
     "agent_owns",
@@ -71,13 +73,6 @@ class TicketInfo:
     answer_within_hours: int
 
 
-class _Sender:
-    """Pushes a message to a customer; set by the app wiring (tests may install their own)."""
-
-    async def push(self, channel: str, sender: str, message: Outgoing) -> None:  # pragma: no cover
-        raise LookupError("no delivery installed")
-
-
 @dataclass(slots=True)
 class Runtime:
     """Process facts the service needs beside the database: policy, live hub, delivery."""
@@ -108,10 +103,6 @@ def runtime(db: Database) -> Runtime:
 
 
 # ---------------------------------------------------------------- seams of other areas
-
-
-_mask_text = mask_text
-_audit = audit.record
 
 
 async def _conversation_address(session: Any, conversation_id: int) -> tuple[str | None, str | None]:
@@ -163,7 +154,7 @@ def _normalise_transcript(transcript: Any) -> list[dict[str, Any]]:
         out.append(
             {
                 "role": role,
-                "text": _mask_text(text),
+                "text": mask_text(text),
                 "intent": data.get("intent"),
                 "at": at.isoformat() if isinstance(at, datetime) else at,
             }
@@ -243,7 +234,7 @@ async def open_ticket(
             now=stamp,
         )
         if created:
-            await _audit(
+            await audit.record(
                 s,
                 "handoff_opened",
                 actor=f"conversation:{conversation_id}",
@@ -388,7 +379,7 @@ async def claim(db: Database, ticket_id: int, agent: store.Agent) -> store.Ticke
         if not await store.claim(s, ticket_id, agent.username, now):
             raise HandoffError("already_claimed", 409)
         await store.add_message(s, ticket_id, store.SYSTEM, agent.username, "claimed", now)
-        await _audit(s, "agent_claim", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}", details={"ticket": ticket_id})
+        await audit.record(s, "agent_claim", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}", details={"ticket": ticket_id})
         ticket = await store.get_ticket(s, ticket_id)  # type: ignore[assignment]
         joined = Outgoing(text=locales.translate(ticket.lang, "handoff.agent_joined"))  # type: ignore[arg-type]
         queued = await _deliver(db, s, ticket, joined, f"handoff:{ticket_id}:joined:{agent.username}")
@@ -407,7 +398,7 @@ async def reply(db: Database, ticket_id: int, agent: store.Agent, text: str) -> 
         ticket = await _open_for_agent(s, ticket_id, agent, need_owner=True)
         msg = await store.add_message(s, ticket_id, store.AGENT, agent.username, text, now)
         await store.mark_first_reply(s, ticket_id, now)
-        await _audit(s, "agent_reply", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}", details={"ticket": ticket_id, "chars": len(text)})
+        await audit.record(s, "agent_reply", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}", details={"ticket": ticket_id, "chars": len(text)})
         out = Outgoing(text=text)
         queued = await _deliver(db, s, ticket, out, f"handoff:{ticket_id}:msg:{msg.id}")
     await _after_commit(db, ticket, out, queued)
@@ -442,7 +433,7 @@ async def transfer(db: Database, ticket_id: int, agent: store.Agent, to_username
         if not await store.transfer(s, ticket_id, owner, to_username):
             raise HandoffError("not_your_ticket", 403)
         await store.add_message(s, ticket_id, store.SYSTEM, agent.username, f"transferred to {to_username}", utcnow())
-        await _audit(
+        await audit.record(
             s, "agent_transfer", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}",
             details={"ticket": ticket_id, "to": audit.party(f"agent:{to_username}")}
         )
@@ -471,10 +462,10 @@ async def _close(db: Database, ticket_id: int, agent: store.Agent, state: str) -
                 text=locales.translate(lang, "handoff.resolved") + "\n" + locales.translate(lang, "handoff.rate_prompt"),
                 buttons=rating_buttons(lang),
             )
-            await _audit(s, "agent_resolve", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}", details={"ticket": ticket_id})
+            await audit.record(s, "agent_resolve", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}", details={"ticket": ticket_id})
         else:
             out = Outgoing(text=locales.translate(lang, "handoff.returned"))
-            await _audit(s, "agent_return", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}", details={"ticket": ticket_id})
+            await audit.record(s, "agent_return", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}", details={"ticket": ticket_id})
         await store.add_message(s, ticket_id, store.SYSTEM, agent.username, state, now)
         queued = await _deliver(db, s, ticket, out, f"handoff:{ticket_id}:{state}")
         ticket = await store.get_ticket(s, ticket_id)  # type: ignore[assignment]
@@ -529,7 +520,7 @@ async def take_over(
                 await store.claim(s, ticket.id, agent.username, now)
             elif ticket.agent != agent.username:
                 raise HandoffError("already_claimed", 409)
-        await _audit(s, "agent_claim", actor=_actor(agent), subject=f"conversation:{conversation_id}", details={"ticket": ticket.id, "takeover": True})
+        await audit.record(s, "agent_claim", actor=_actor(agent), subject=f"conversation:{conversation_id}", details={"ticket": ticket.id, "takeover": True})
         ticket = await store.get_ticket(s, ticket.id)  # type: ignore[assignment]
         joined = Outgoing(text=locales.translate(lang, "handoff.agent_joined"))
         queued = await _deliver(db, s, ticket, joined, f"handoff:{ticket.id}:joined:{agent.username}")

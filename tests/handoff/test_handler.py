@@ -93,7 +93,8 @@ async def test_a_complaint_in_progress_goes_first(bot_server, tmp_path: Path) ->
         await server.say("cmp", "你好")
         async with server.app[DB].begin() as s:  # the customer is in the complaint form
             conv = await conversations.get_or_create(s, "rest", "cmp", "zh")
-            state = {**conv.state, "task": {"name": "file_complaint", "stage": "collect", "asking": "category", "slots": {}}}
+            task = {"name": "file_complaint", "stage": "collect", "asking": "detail", "slots": {"category": "system_fault"}}
+            state = {**conv.state, "task": task}
             await conversations.save(
                 s, conv.id, expected_version=conv.state_version, state=state, lang="zh", customer_id=None, verified_at=None,
             )
@@ -101,3 +102,5 @@ async def test_a_complaint_in_progress_goes_first(bot_server, tmp_path: Path) ->
         assert "第 1 位" in reply[0]["text"]
         tickets = await _open(server)
         assert [(t.sender, t.reason) for t in tickets] == [("cmp", "complaint"), ("early", "customer_request")]
+        # The agent sees what the customer was doing: the task and what they had filled in.
+        assert tickets[0].intent == "file_complaint" and tickets[0].entities == {"category": "system_fault"}
