@@ -198,3 +198,32 @@ def audit_purge(
         return 0
 
     raise typer.Exit(_run(run()))
+
+
+@audit_app.command("find")
+def audit_find(
+    party: str = typer.Argument(
+        ..., help='An id as callers record it: "C1001", "conversation:42".'
+    ),
+    limit: int = typer.Option(50, min=1, help="Newest rows to show."),
+) -> None:
+    """Audit rows about one customer or conversation (the id is pseudonymised the same way)."""
+    import json
+
+    from bot.security.audit import entries_for
+
+    async def run() -> int:
+        _ring()
+        db = _database()
+        try:
+            rows = await entries_for(db, party, limit=limit)
+        finally:
+            await db.close()
+        for e in rows:
+            details = json.dumps(e.details, ensure_ascii=False, sort_keys=True)
+            typer.echo(f"{e.seq:>8}  {e.at.isoformat(timespec='seconds')}  {e.kind:<20} {details}")
+        if not rows:
+            typer.echo("no audit rows")
+        return 0
+
+    raise typer.Exit(_run(run()))

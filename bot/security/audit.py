@@ -392,13 +392,14 @@ class AuditChainError(Exception):
 
 
 async def entries_for(db: Database, subject: str, *, limit: int = 200) -> list[AuditEntry]:
-    """Audit rows about one subject (given in clear, e.g. "conversation:42"), newest first."""
+    """Audit rows about or by one party (given in clear, e.g. "conversation:42"), newest first."""
+    who = party(subject)
     async with db.sessions() as session:
         rows = (
             (
                 await session.execute(
                     select(AuditEvent)
-                    .where(AuditEvent.subject == party(subject))
+                    .where((AuditEvent.subject == who) | (AuditEvent.actor == who))
                     .order_by(AuditEvent.seq.desc())
                     .limit(limit)
                 )

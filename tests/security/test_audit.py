@@ -214,5 +214,9 @@ async def test_finbot_audit_verify_prints_ok_or_the_bad_row(
     assert bad.returncode == 1
     assert "seq 2" in bad.stdout and "edited" in bad.stdout
     assert "Traceback" not in bad.stdout + bad.stderr
+    found = _cli(db_url, keys_path, tmp_path, "find", "conversation:1")
+    assert (
+        found.returncode == 0 and "order_placed" in found.stdout and "D2026112501" in found.stdout
+    )
     refused = _cli(db_url, keys_path, tmp_path, "purge", "--older-than-days", "10")
     assert refused.returncode == 2 and "three years" in refused.stderr
