@@ -73,6 +73,11 @@ class TelegramChannel:
         self.ready = asyncio.Event()
         self._chat_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self._starter: asyncio.Task[None] | None = None
+        # Telegram allows about one message a second per chat; spacing our own sends avoids
+        # a 429 and its retry_after wait (the rate limiter only paces groups and the total).
+        rate = settings.telegram_per_chat_per_s
+        self._chat_interval = 1.05 / rate if rate > 0 else 0.0  # 5% margin for clock skew
+        self._last_sent: dict[int, float] = {}
 
     # ---- lifecycle ----
 
@@ -295,6 +300,22 @@ class TelegramChannel:
             rows.append([InlineKeyboardButton(b.title[:64], callback_data=data)])
         return InlineKeyboardMarkup(rows)
 
+    async def _pace(self, chat_id: int) -> None:
+        loop = asyncio.get_running_loop()
+        last = self._last_sent.get(chat_id)
+        if last is not None:
+            delay = last + self._chat_interval - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    def _sent(self, chat_id: int) -> None:
+        # Counted from the answer, not the request: Telegram's clock started in between.
+        loop = asyncio.get_running_loop()
+        self._last_sent[chat_id] = loop.time()
+        if len(self._last_sent) > 50_000:  # bounded memory: forget chats quiet for a minute
+            cutoff = loop.time() - 60
+            self._last_sent = {c: t for c, t in self._last_sent.items() if t > cutoff}
+
     async def send(self, chat_id: int, message: Outgoing) -> None:
         """Send one Outgoing; Telegram's refusals become typed ChannelErrors."""
         application = self.application
@@ -308,17 +329,23 @@ class TelegramChannel:
                 caption = text if len(text) <= MAX_CAPTION else None
                 if caption is None and text:
                     for chunk in _chunks(text, MAX_TEXT):
+                        await self._pace(chat_id)
                         await bot.send_message(chat_id, chunk)
+                        self._sent(chat_id)
+                await self._pace(chat_id)
                 await bot.send_document(
                     chat_id,
                     document=InputFile(message.attachment.data, filename=message.attachment.filename),
                     caption=caption or None,
                     reply_markup=markup,
                 )
+                self._sent(chat_id)
                 return
             chunks = _chunks(text, MAX_TEXT)
             for i, chunk in enumerate(chunks):
+                await self._pace(chat_id)
                 await bot.send_message(chat_id, chunk, reply_markup=markup if i == len(chunks) - 1 else None)
+                self._sent(chat_id)
         except Forbidden as e:
             raise ChannelBlocked(CHANNEL, "the customer blocked the bot") from e
         except RetryAfter as e:

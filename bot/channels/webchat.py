@@ -201,6 +201,8 @@ class _Connection:
     async def drain(self) -> None:
         """Forward pending pushes now and whenever woken (or every few seconds)."""
         while not self.ws.closed:
+            # Cleared before reading: a push landing while we read or send wakes us again.
+            self.wake.clear()
             try:
                 async with self.app[DB].begin() as session:
                     taken = await store.take_pending(session, CHANNEL, self.sender)
@@ -214,7 +216,6 @@ class _Connection:
                     await self.send([{**message.body, "pushed": True, "id": key}])
                 except (ConnectionError, RuntimeError):
                     return  # the page went away: close() puts the in-flight ones back
-            self.wake.clear()
             try:
                 await asyncio.wait_for(self.wake.wait(), DRAIN_EVERY_S)
             except TimeoutError:
