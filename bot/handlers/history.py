@@ -450,6 +450,10 @@ async def handle(turn: Turn, ctx: Context) -> Reply:
 
 def _slot_filter(name: str) -> Callable[[Understanding, Context, dict[str, Any]], Awaitable[Any]]:
     async def extract(nlu: Understanding, ctx: Context, slots: dict[str, Any]) -> Any | None:
+        if name != "period" and nlu.intent == "inform" and not nlu.entities:
+            # The engine offers every bare message to the task first; a question asked at
+            # the summary ("赎回多久到账") must not turn into a side or status filter.
+            return None
         return getattr(filters_from(nlu, (await ctx.now()).date()), name)
 
     return extract

@@ -291,3 +291,17 @@ def test_long_pdf_spans_pages_with_every_row_and_a_header_on_each() -> None:
     assert all("订单号" in page for page in pages)  # the column header repeats
     text = "".join(pages)
     assert all(r.order_id in text for r in rows)
+
+
+async def test_a_question_at_the_summary_does_not_change_the_export(
+    sandbox: SandboxServer, backend: PlatformClient, linked_chat: ChatFactory
+) -> None:
+    c = await _orders(sandbox, backend)
+    chat = await linked_chat(c)
+    summary = await chat.say('/export_history{"format":"csv","period":"上个月"}')
+    assert "共3笔" in texts(summary)
+    await chat.say("赎回一般多久到账")  # not an answer to the export; the NLU takes it
+    await chat.say("/confirm")
+    done = await chat.say(await sandbox.last_code(str(c["phone"])))
+    [file] = [r.attachment for r in done if r.attachment]
+    assert len(list(csv.reader(io.StringIO(file.data.decode("utf-8-sig"))))) == 1 + 3
