@@ -136,3 +136,14 @@ async def test_bare_faq_shows_a_menu_and_unknown_topics_do_not_crash(make_ctx: C
     assert "/human_handoff" in payloads(reply)
     reply = await faq.handle(turn("?", "faq/no_such_topic", "en"), make_ctx("en"))
     assert reply and "/human_handoff" in payloads(reply)
+
+
+async def test_faq_answers_while_the_platform_is_down(make_ctx: CtxFactory) -> None:
+    from backend_client.client import PlatformClient
+    from tests.support.sandbox import free_port
+
+    async with PlatformClient(f"http://127.0.0.1:{free_port()}", timeout=0.5, retries=0) as dead:
+        ctx = make_ctx("en")
+        ctx.backend = dead
+        reply = await faq.handle(turn("redemption fee?", "faq/redemption_fee", "en"), ctx)
+    assert "1.5%" in reply[0].text and "0.5%" in reply[0].text
