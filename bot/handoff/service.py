@@ -379,10 +379,11 @@ async def claim(db: Database, ticket_id: int, agent: store.Agent) -> store.Ticke
         if not await store.claim(s, ticket_id, agent.username, now):
             raise HandoffError("already_claimed", 409)
         await store.add_message(s, ticket_id, store.SYSTEM, agent.username, "claimed", now)
-        await audit.record(s, "agent_claim", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}", details={"ticket": ticket_id})
         ticket = await store.get_ticket(s, ticket_id)  # type: ignore[assignment]
         joined = Outgoing(text=locales.translate(ticket.lang, "handoff.agent_joined"))  # type: ignore[arg-type]
         queued = await _deliver(db, s, ticket, joined, f"handoff:{ticket_id}:joined:{agent.username}")
+        # Audit last: it holds the chain's lock until commit.
+        await audit.record(s, "agent_claim", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}", details={"ticket": ticket_id})
     await _after_commit(db, ticket, joined, queued)
     runtime(db).hub.publish({"type": "queue"})
     return ticket
@@ -398,9 +399,9 @@ async def reply(db: Database, ticket_id: int, agent: store.Agent, text: str) -> 
         ticket = await _open_for_agent(s, ticket_id, agent, need_owner=True)
         msg = await store.add_message(s, ticket_id, store.AGENT, agent.username, text, now)
         await store.mark_first_reply(s, ticket_id, now)
-        await audit.record(s, "agent_reply", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}", details={"ticket": ticket_id, "chars": len(text)})
         out = Outgoing(text=text)
         queued = await _deliver(db, s, ticket, out, f"handoff:{ticket_id}:msg:{msg.id}")
+        await audit.record(s, "agent_reply", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}", details={"ticket": ticket_id, "chars": len(text)})
     await _after_commit(db, ticket, out, queued)
     runtime(db).hub.publish({"type": "message", "ticket_id": ticket_id, "message": message_json(msg)})
     return msg
@@ -433,11 +434,11 @@ async def transfer(db: Database, ticket_id: int, agent: store.Agent, to_username
         if not await store.transfer(s, ticket_id, owner, to_username):
             raise HandoffError("not_your_ticket", 403)
         await store.add_message(s, ticket_id, store.SYSTEM, agent.username, f"transferred to {to_username}", utcnow())
+        ticket = await store.get_ticket(s, ticket_id)  # type: ignore[assignment]
         await audit.record(
             s, "agent_transfer", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}",
             details={"ticket": ticket_id, "to": audit.party(f"agent:{to_username}")}
         )
-        ticket = await store.get_ticket(s, ticket_id)  # type: ignore[assignment]
     runtime(db).hub.publish({"type": "queue"})
     return ticket
 
@@ -462,13 +463,13 @@ async def _close(db: Database, ticket_id: int, agent: store.Agent, state: str) -
                 text=locales.translate(lang, "handoff.resolved") + "\n" + locales.translate(lang, "handoff.rate_prompt"),
                 buttons=rating_buttons(lang),
             )
-            await audit.record(s, "agent_resolve", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}", details={"ticket": ticket_id})
         else:
             out = Outgoing(text=locales.translate(lang, "handoff.returned"))
-            await audit.record(s, "agent_return", actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}", details={"ticket": ticket_id})
         await store.add_message(s, ticket_id, store.SYSTEM, agent.username, state, now)
         queued = await _deliver(db, s, ticket, out, f"handoff:{ticket_id}:{state}")
         ticket = await store.get_ticket(s, ticket_id)  # type: ignore[assignment]
+        kind = "agent_resolve" if state == store.RESOLVED else "agent_return"
+        await audit.record(s, kind, actor=_actor(agent), subject=f"conversation:{ticket.conversation_id}", details={"ticket": ticket_id})
     await _after_commit(db, ticket, out, queued)
     runtime(db).hub.publish({"type": "queue"})
     return ticket
@@ -520,10 +521,10 @@ async def take_over(
                 await store.claim(s, ticket.id, agent.username, now)
             elif ticket.agent != agent.username:
                 raise HandoffError("already_claimed", 409)
-        await audit.record(s, "agent_claim", actor=_actor(agent), subject=f"conversation:{conversation_id}", details={"ticket": ticket.id, "takeover": True})
         ticket = await store.get_ticket(s, ticket.id)  # type: ignore[assignment]
         joined = Outgoing(text=locales.translate(lang, "handoff.agent_joined"))
         queued = await _deliver(db, s, ticket, joined, f"handoff:{ticket.id}:joined:{agent.username}")
+        await audit.record(s, "agent_claim", actor=_actor(agent), subject=f"conversation:{conversation_id}", details={"ticket": ticket.id, "takeover": True})
     await _after_commit(db, ticket, joined, queued)
     runtime(db).hub.publish({"type": "queue"})
     return ticket
