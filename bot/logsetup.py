@@ -118,7 +118,8 @@ def configure_logging(level: str | int = "INFO", *, stream: TextIO | None = None
     if not isinstance(numeric, int):
         numeric = logging.INFO
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=_shared_processors(),
+        # stdlib `extra={...}` fields become JSON fields (and are masked like the rest).
+        foreign_pre_chain=[*_shared_processors(), structlog.stdlib.ExtraAdder()],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,

@@ -70,8 +70,13 @@ def test_secret_named_keys_are_dropped(captured: io.StringIO) -> None:
 def test_stdlib_loggers_go_through_the_same_pipeline(captured: io.StringIO) -> None:
     logging.getLogger("aiohttp.server").error("request from %s failed", PHONE)
     logging.getLogger("telegram.ext").warning("chat 6222021234567890 blocked")
+    logging.getLogger("bot.dialogue").error(
+        "handler failed", extra={"conversation_id": 7, "who": f"+86{PHONE}", "token": "t0k"}
+    )
     lines = _lines(captured)
-    assert [line["logger"] for line in lines] == ["aiohttp.server", "telegram.ext"]
+    assert [line["logger"] for line in lines] == ["aiohttp.server", "telegram.ext", "bot.dialogue"]
+    assert lines[2]["conversation_id"] == 7 and lines[2]["who"] == "+86138****5678"
+    assert "token" not in lines[2] and "t0k" not in captured.getvalue()
     assert lines[0]["event"] == "request from 138****5678 failed"
     assert lines[1]["event"] == "chat **** **** **** 7890 blocked"
 
