@@ -83,15 +83,23 @@ async def download(request: web.Request) -> web.StreamResponse:
         return _gone()
     ascii_name = found.filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "")
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(found.filename)}"
+    # Set as a header: aiohttp's content_type= refuses values with parameters ("; charset=").
     return web.Response(
         body=found.data,
-        content_type=found.content_type,
         headers={
+            "Content-Type": _safe_content_type(found.content_type),
             "Content-Disposition": disposition,
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+def _safe_content_type(value: str) -> str:
+    """The stored type when it is a plain header value; a download otherwise."""
+    if not value or any(c in value for c in "\r\n") or "/" not in value:
+        return "application/octet-stream"
+    return value
 
 
 def _gone() -> web.Response:

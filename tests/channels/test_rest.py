@@ -66,7 +66,7 @@ async def test_an_attachment_is_a_one_time_download_link(channel_bot: ChannelBot
     _, body = await post(bot.url + WEBHOOK, {"sender": "u1", "message": "export"})
     text = body[0]["text"]
     assert text.startswith("您的交易记录：\n📎 历史记录.csv：")
-    url = text.split("：", 2)[2].split("（")[0]
+    url = text.split("：", 2)[2].split(" ")[0]
     assert url.startswith(bot.url + "/files/")
     async with aiohttp.ClientSession() as http:
         async with http.get(url) as resp:
@@ -180,13 +180,17 @@ async def test_pushed_messages_wait_and_are_returned_once(channel_bot: ChannelBo
     await delivery.push("rest", "u1", Outgoing(text="订单已确认"))
     await delivery.push("rest", "u2", Outgoing(text="not yours"))
     await delivery.push(
-        "rest", "u1", Outgoing(text="", attachment=Attachment("a.pdf", "application/pdf", b"%PDF-1.4"))
+        "rest", "u1", Outgoing(text="", attachment=Attachment("a.csv", "text/csv; charset=utf-8", b"a,b\n"))
     )
     status, body = await get(bot.url + MESSAGES, sender="u1")
     assert status == 200
     assert body[0] == {"recipient_id": "u1", "text": "客服：您好", "buttons": [{"title": "好的", "payload": "/affirm"}]}
     assert body[1] == {"recipient_id": "u1", "text": "订单已确认"}
-    assert "/files/" in body[2]["text"] and "a.pdf" in body[2]["text"]
+    assert "/files/" in body[2]["text"] and "a.csv" in body[2]["text"]
+    link = "http" + body[2]["text"].split("http", 1)[1].split(" ")[0]
+    async with aiohttp.ClientSession() as http, http.get(link) as resp:  # a type with parameters
+        assert resp.status == 200 and resp.headers["Content-Type"] == "text/csv; charset=utf-8"
+        assert await resp.read() == b"a,b\n"
     assert await get(bot.url + MESSAGES, sender="u1") == (200, [])
     assert (await get(bot.url + MESSAGES, sender="u2"))[1][0]["text"] == "not yours"
     assert (await get(bot.url + MESSAGES))[0] == 400
