@@ -47,10 +47,11 @@ def _reason(ctx: Context, reason: str | None) -> str:
 
 
 def _advice(ctx: Context, reason: str | None) -> str:
+    hours = ctx.settings.complaint_first_response_h
     try:
-        return ctx.t(f"track.advice.{reason}")
+        return ctx.t(f"track.advice.{reason}", first_h=hours)
     except KeyError:
-        return ctx.t("track.advice_default")
+        return ctx.t("track.advice_default", first_h=hours)
 
 
 def describe_order(order: Order, ctx: Context, product_name: str) -> str:
@@ -80,7 +81,7 @@ def describe_order(order: Order, ctx: Context, product_name: str) -> str:
         for change in order.history:
             lines.append(
                 ctx.t(
-                    "track.step",
+                    "track.step_failed" if change.status == "failed" else "track.step",
                     status=status_word(ctx, change.status),
                     at=fmt_date(change.at, lang, with_time=True),
                 )
