@@ -17,7 +17,9 @@ def _db():  # type: ignore[no-untyped-def]
     return Database(get_settings().resolved_database_url())
 
 
-def _read_password(password_stdin: bool) -> str:
+def _read_password(password_stdin: bool, password: str | None = None) -> str:
+    if password is not None:
+        return password
     if password_stdin:
         return sys.stdin.readline().rstrip("\n")
     return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
@@ -28,19 +30,23 @@ def add(
     username: str,
     role: str = typer.Option("agent", help="agent or supervisor"),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from stdin"),
+    password_opt: str | None = typer.Option(
+        None, "--password", help="the password itself (scripts such as the demo; visible in the process list)"
+    ),
+    replace: bool = typer.Option(False, "--replace", help="reset role and password if the account exists"),
 ) -> None:
     """Create an account; the password is asked for (or read from stdin) and stored as scrypt."""
     from bot.handoff.auth import add_agent
 
-    password = _read_password(password_stdin)
+    password = _read_password(password_stdin, password_opt)
 
     async def run() -> None:
         db = _db()
         try:
-            agent = await add_agent(db, username, role, password)
+            agent = await add_agent(db, username, role, password, replace=replace)
         finally:
             await db.close()
-        typer.echo(f"created {agent.role} {agent.username}")
+        typer.echo(f"{'set' if replace else 'created'} {agent.role} {agent.username}")
 
     try:
         asyncio.run(run())

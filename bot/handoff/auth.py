@@ -78,7 +78,7 @@ class Login:
     csrf: str
 
 
-async def add_agent(db: Database, username: str, role: str, password: str) -> store.Agent:
+async def add_agent(db: Database, username: str, role: str, password: str, *, replace: bool = False) -> store.Agent:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if not username or len(username) > 64 or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
@@ -87,7 +87,11 @@ async def add_agent(db: Database, username: str, role: str, password: str) -> st
         raise ValueError(f"password must have at least {MIN_PASSWORD} characters")
     async with db.begin() as s:
         if await store.credentials(s, username) is not None:
-            raise ValueError(f"agent {username!r} already exists")
+            if not replace:
+                raise ValueError(f"agent {username!r} already exists")
+            replaced = await store.replace_agent(s, username, role, hash_password(password))
+            if replaced is not None:
+                return replaced
         return await store.add_agent(s, username, role, hash_password(password))
 
 

@@ -479,6 +479,17 @@ async def add_agent(session: AsyncSession, username: str, role: str, password_ha
     return _agent(row)
 
 
+async def replace_agent(session: AsyncSession, username: str, role: str, password_hash: str) -> Agent | None:
+    """New role and password for an existing account, active again; its sessions end."""
+    row = (await session.execute(select(HandoffAgentRow).where(HandoffAgentRow.username == username))).scalar_one_or_none()
+    if row is None:
+        return None
+    row.role, row.password_hash, row.active = role, password_hash, True
+    await session.execute(delete(HandoffSessionRow).where(HandoffSessionRow.agent_id == row.id))
+    await session.flush()
+    return _agent(row)
+
+
 async def set_agent_password(session: AsyncSession, username: str, password_hash: str) -> bool:
     result = await session.execute(
         update(HandoffAgentRow).where(HandoffAgentRow.username == username).values(password_hash=password_hash)

@@ -37,6 +37,10 @@ async def test_agent_add_list_disable(tmp_path: Path) -> None:
     assert bad_role.returncode == 2 and "role" in bad_role.stderr
     dup = _agent_cli(url, tmp_path, "add", "sue", "--password-stdin", stdin="a-long-password\n")
     assert dup.returncode == 2 and "exists" in dup.stderr
+    # What `finbot demo` runs at every start: the same account, a fresh password.
+    demo = _agent_cli(url, tmp_path, "add", "demo", "--role", "supervisor", "--password", "first-password", "--replace")
+    again = _agent_cli(url, tmp_path, "add", "demo", "--role", "supervisor", "--password", "second-password", "--replace")
+    assert demo.returncode == 0 and again.returncode == 0, demo.stderr + again.stderr
 
     db = Database(url)
     try:
@@ -44,6 +48,9 @@ async def test_agent_add_list_disable(tmp_path: Path) -> None:
             creds = await store.credentials(s, "sue")
         assert creds is not None and creds.password_hash.startswith("scrypt$")
         assert "a-long-password" not in creds.password_hash
+        with pytest.raises(auth.AuthError):
+            await auth.login(db, "demo", "first-password", "127.0.0.1")
+        assert (await auth.login(db, "demo", "second-password", "127.0.0.1")).agent.role == "supervisor"
         login = await auth.login(db, "sue", "a-long-password", "127.0.0.1")
         assert login.agent.role == "supervisor"
         listed = _agent_cli(url, tmp_path, "list")
