@@ -388,9 +388,12 @@ class Engine:
 
     async def _code(self, code: str, ctx: Context) -> Reply:
         outcome = await stepup.check(ctx, code)
-        if outcome.status == "none":
+        if outcome.status in ("none", "void"):
             done = await tasks.already_done_reply(ctx)
-            return done or [Outgoing(text=ctx.t("engine.stepup.nothing_pending"))]
+            if done:
+                return done
+        if outcome.status == "none":
+            return [Outgoing(text=ctx.t("engine.stepup.nothing_pending"))]
         if outcome.status != "ok":
             return outcome.reply
         purpose = outcome.purpose

@@ -343,15 +343,30 @@ def asking(ctx: Context) -> str | None:
 
 
 async def _after_done(ctx: Context) -> Reply | None:
-    """A second confirm or code after execution: say it was already submitted."""
+    """A second confirm or code after execution: say it was already submitted.
+
+    Also covers a task whose execution another bot process finished (its state save lost
+    the race): the order intent of the task's key is the truth."""
+    current = active(ctx)
+    keys: list[str] = []
+    if current is not None and current[1].get("idem"):
+        keys.append(str(current[1]["idem"]))
     last = ctx.state.get("last_done")
-    if not isinstance(last, dict) or not last.get("idem"):
-        return None
-    async with ctx.db.begin() as s:
-        intent = await store.get_order_intent(s, last["idem"])
-    if intent is None or intent.status != "done":
-        return None
-    return [Outgoing(text=ctx.t("engine.task.already_submitted", order_id=intent.order_id or "-"))]
+    if isinstance(last, dict) and last.get("idem"):
+        keys.append(str(last["idem"]))
+    for key in keys:
+        async with ctx.db.begin() as s:
+            intent = await store.get_order_intent(s, key)
+        if intent is None:
+            continue
+        if intent.status == "pending":
+            return [Outgoing(text=ctx.t("engine.task.in_progress"))]
+        if intent.status == "done":
+            if current is not None and current[1].get("idem") == key:
+                ctx.state.pop("task", None)
+                ctx.state["last_done"] = {"idem": key, "order_id": intent.order_id, "task": intent.kind}
+            return [Outgoing(text=ctx.t("engine.task.already_submitted", order_id=intent.order_id or "-"))]
+    return None
 
 
 async def already_done_reply(ctx: Context) -> Reply | None:

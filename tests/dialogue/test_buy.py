@@ -72,3 +72,16 @@ async def test_english_customer_gets_english_summary(world: World) -> None:
     text = joined(out)
     assert "Short-term Bond" in text and "¥2,000.00" in text
     assert "Investments are not deposits and carry risk." in text
+
+
+async def test_two_bot_processes_racing_on_one_code_make_one_order(any_world: World) -> None:
+    w = any_world
+    chat, cust = await w.linked_chat("racer-1")
+    await chat.say('/buy_product{"product": "MMF01", "amount": "300"}')
+    await chat.say("/confirm")
+    code = await w.code(cust)
+    one, two = w.chat("racer-1", engine=w.engine()), w.chat("racer-1", engine=w.engine())
+    a, b = await asyncio.gather(one.say(code), two.say(code))
+    orders = await w.sandbox.orders(cust["customer_id"])
+    assert len(orders) == 1
+    assert orders[0]["order_id"] in joined(a) + joined(b)
