@@ -154,7 +154,8 @@ async def claim_due(
     """Lease up to ``limit`` due messages (pending, or sending with an expired lease)."""
     now = utcnow()
     query = (
-        select(OutboxRow)
+        select(OutboxRow.id, OutboxRow.channel, OutboxRow.sender, OutboxRow.category,
+               OutboxRow.body, OutboxRow.attempts, OutboxRow.created_at)
         .where(
             or_(
                 (OutboxRow.status == "pending") & (OutboxRow.next_attempt_at <= now),
@@ -168,11 +169,10 @@ async def claim_due(
         query = query.where(OutboxRow.channel.in_(channels))
     if skip_locked:
         query = query.with_for_update(skip_locked=True)
-    rows = list((await session.scalars(query)).all())
-    lease = now + timedelta(seconds=lease_s)
-    for row in rows:
-        row.status = "sending"
-        row.lease_until = lease
+    rows = (await session.execute(query)).all()
+    if rows:  # one statement, not one per row: this runs on the sender's hot path
+        await session.execute(update(OutboxRow).where(OutboxRow.id.in_([r.id for r in rows]))
+                              .values(status="sending", lease_until=now + timedelta(seconds=lease_s)))
     return [
         OutboxMessage(id=r.id, channel=r.channel, sender=r.sender, category=r.category,
                       body=r.body, attempts=r.attempts, created_at=as_utc(r.created_at) or now)
@@ -180,9 +180,11 @@ async def claim_due(
     ]
 
 
-async def mark_sent(session: AsyncSession, message_id: int) -> None:
-    await session.execute(update(OutboxRow).where(OutboxRow.id == message_id)
-                          .values(status="sent", sent_at=utcnow(), lease_until=None, last_error=None))
+async def mark_sent(session: AsyncSession, message_ids: list[int]) -> None:
+    """One statement for a whole batch (the sender's hot path)."""
+    if message_ids:
+        await session.execute(update(OutboxRow).where(OutboxRow.id.in_(message_ids))
+                              .values(status="sent", sent_at=utcnow(), lease_until=None, last_error=None))
 
 
 async def mark_retry(session: AsyncSession, message_id: int, *, at: datetime, error: str,
