@@ -11,6 +11,7 @@ import weakref
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
@@ -22,10 +23,11 @@ from bot.channels.common import (
     CookieSigner,
     converse,
     cookie_sender,
+    guess_lang,
     precheck,
     render_buttons,
 )
-from bot.locales import LANGS, catalog
+from bot.locales import LANGS, catalog, translate
 from bot.store import channels as store
 from bot.types import Incoming, Outgoing
 
@@ -86,11 +88,31 @@ async def render(app: web.Application, sender: str, message: Outgoing) -> dict[s
 
 
 async def answer(app: web.Application, sender: str, text: str) -> list[dict[str, Any]]:
+    """The rendered replies to one message; an apology if even rendering fails."""
     cleaned, early = precheck(app, text)
     replies = early if early is not None else await converse(
         app, Incoming(channel=CHANNEL, sender=sender, text=cleaned)
     )
-    return [await render(app, sender, m) for m in replies]
+    try:
+        return [await render(app, sender, m) for m in replies]
+    except Exception:  # noqa: BLE001 — e.g. the database is down while publishing a file
+        log.exception("webchat render failed")
+        return [{"type": "bot", "text": translate(guess_lang(cleaned), "channels.failed"), "buttons": []}]
+
+
+def _same_origin(request: web.Request) -> bool:
+    """A browser names the page that opened a socket or posted: only our own page may, so
+    another site cannot talk to the bot as a visitor who has our cookie."""
+    origin = request.headers.get("Origin")
+    if not origin:
+        return True  # not a browser page (curl, tests): the cookie alone decides
+    netloc = urlsplit(origin).netloc
+    public = urlsplit(request.app[SETTINGS].resolved_public_url()).netloc
+    return netloc in {request.host, public}
+
+
+def _cross_origin() -> web.Response:
+    return web.json_response({"error": "cross_origin", "detail": "only the chat page may connect"}, status=403)
 
 
 # ---- the page ----
@@ -150,6 +172,8 @@ async def favicon(request: web.Request) -> web.StreamResponse:
 
 async def post_message(request: web.Request) -> web.StreamResponse:
     """POST /webchat/message {"message": "..."} → the replies (when the WebSocket is down)."""
+    if not _same_origin(request):
+        return _cross_origin()
     try:
         data = await request.json()
     except (ValueError, UnicodeDecodeError):
@@ -253,6 +277,8 @@ class _Connection:
 
 async def websocket(request: web.Request) -> web.StreamResponse:
     """GET /webchat/ws: the page's live connection; needs the cookie the page set."""
+    if not _same_origin(request):
+        return _cross_origin()
     sender = cookie_sender(request)
     if sender is None:
         return web.json_response({"error": "no_session", "detail": "load the chat page first"}, status=403)

@@ -77,6 +77,22 @@ async def test_no_or_a_forged_cookie_cannot_open_a_socket(channel_bot: ChannelBo
             await http.ws_connect(bot.url + "/webchat/ws", headers={"Cookie": f"{COOKIE_NAME}=w-victim.deadbeef"})
 
 
+async def test_another_site_cannot_use_the_visitors_cookie(channel_bot: ChannelBotFactory) -> None:
+    bot = await channel_bot()
+    async with browser() as http:
+        await open_page(http, bot)
+        evil = {"Origin": "https://evil.example"}
+        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+            await http.ws_connect(bot.url + "/webchat/ws", headers=evil)
+        assert caught.value.status == 403
+        async with http.post(bot.url + "/webchat/message", json={"message": "hi"}, headers=evil) as resp:
+            assert resp.status == 403
+        async with http.ws_connect(bot.url + "/webchat/ws", headers={"Origin": bot.url}) as ws:
+            await ws.send_json({"type": "message", "text": "hi"})
+            assert (await receive(ws))["text"] == "echo: hi"
+    assert [m.text for m in bot.engine.seen] == ["hi"]
+
+
 async def test_a_push_arrives_live_and_a_push_to_a_closed_page_waits(channel_bot: ChannelBotFactory) -> None:
     bot = await channel_bot()
     delivery = bot.app[DELIVERY]
