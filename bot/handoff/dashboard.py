@@ -80,6 +80,8 @@ class Metrics:
     ratings: list[int] = field(default_factory=list)
     sla_breaches: list[int] = field(default_factory=list)  # ticket ids
     per_day: dict[date, int] = field(default_factory=dict)
+    # Per-period intents when transcripts record them, else this process's counters.
+    intents_source: str = "process"
     process_turns: float = 0.0
     process_fallbacks: float = 0.0
     process_intents: Counter[str] = field(default_factory=Counter)
@@ -136,6 +138,7 @@ async def compute(db: Any, settings: Settings, period: Period, now: datetime | N
     async with db.begin() as s:
         m.tickets = await store.tickets_between(s, period.start, period.end)
         m.conversations, m.customer_turns = await store.conversation_counts(s, period.start, period.end)
+        per_intent = await store.intent_counts(s, period.start, period.end)
     handed = {t.conversation_id for t in m.tickets}
     m.handed_off = len(handed)
     # Conversations that only an agent started (takeover) still count as conversations.
@@ -156,6 +159,12 @@ async def compute(db: Any, settings: Settings, period: Period, now: datetime | N
             m.ratings.append(t.rating)
         if sla_breached(t, settings, now):
             m.sla_breaches.append(t.id)
+    if per_intent is not None:
+        m.intents_source = "period"
+        m.process_intents = Counter(per_intent)
+        m.process_turns = float(sum(per_intent.values()))
+        m.process_fallbacks = float(per_intent.get("nlu_fallback", 0))
+        return m
     for labels, value in _counter_values(TURNS):
         m.process_turns += value
         m.process_intents[labels.get("intent", "?")] += int(value)
@@ -240,6 +249,10 @@ def _fmt_s(seconds: float) -> str:
     return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
 
 
+def _source(m: Metrics) -> str:
+    return "in the period" if m.intents_source == "period" else "since process start"
+
+
 def render(m: Metrics, username: str) -> str:
     p = m.period
     cards = [
@@ -248,7 +261,7 @@ def render(m: Metrics, username: str) -> str:
         ("Waiting time", _dur(m.waits_s), f"{len(m.waits_s)} claimed"),
         ("Handling time", _dur(m.handles_s), f"{len(m.handles_s)} resolved"),
         ("CSAT", _pct(m.csat), f"avg {m.avg_rating:.2f} / 5 from {len(m.ratings)} ratings" if m.ratings else "no ratings"),
-        ("NLU fallback", _pct(m.fallback_rate), f"{int(m.process_fallbacks)} of {int(m.process_turns)} turns since start"),
+        ("NLU fallback", _pct(m.fallback_rate), f"{int(m.process_fallbacks)} of {int(m.process_turns)} turns {_source(m)}"),
         ("Complaint SLA breaches", str(len(m.sla_breaches)), "first answer later than the limit"),
     ]
     card_html = "".join(
@@ -262,7 +275,7 @@ def render(m: Metrics, username: str) -> str:
         bar_chart("Handoff reasons", [(k, float(v)) for k, v in m.reasons.most_common()]),
         bar_chart("Ratings (1–5)", [(str(n), float(ratings.get(n, 0))) for n in range(1, 6)]),
         bar_chart("Intents at handoff", [(k, float(v)) for k, v in m.intents.most_common(8)]),
-        bar_chart("Top intents (since process start)", [(k, float(v)) for k, v in m.process_intents.most_common(8)]),
+        bar_chart(f"Top intents ({_source(m)})", [(k, float(v)) for k, v in m.process_intents.most_common(8)]),
     ]
     breaches = ", ".join(f"#{i}" for i in m.sla_breaches[:50]) or "none"
     q = f"from={p.first.isoformat()}&amp;to={p.last.isoformat()}"

@@ -469,6 +469,27 @@ async def conversation_counts(session: AsyncSession, start: datetime, end: datet
     return int(active), int(turns)
 
 
+async def intent_counts(session: AsyncSession, start: datetime, end: datetime) -> dict[str, int] | None:
+    """Customer turns per detected intent in the period, when the engine's transcript lines
+    carry an ``intent`` column; None until they do (the dashboard then uses process metrics)."""
+    from bot.store.conversations import TranscriptRow
+
+    column = getattr(TranscriptRow, "intent", None)
+    if column is None:
+        return None
+    rows = await session.execute(
+        select(column, func.count())
+        .where(
+            TranscriptRow.role == "customer",
+            TranscriptRow.created_at >= start,
+            TranscriptRow.created_at < end,
+            column.is_not(None),
+        )
+        .group_by(column)
+    )
+    return {str(intent): int(n) for intent, n in rows.all()}
+
+
 # ---------------------------------------------------------------- agents and sessions
 
 
