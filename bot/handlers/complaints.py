@@ -13,6 +13,7 @@ from bot.dialogue.types import Context, Reply, Turn, Understanding
 from bot.handlers.greet import payload
 from bot.handlers.track import ORDER_ID
 from bot.locales import date as fmt_date
+from bot.security.masking import mask_text
 from bot.types import Button, Outgoing
 
 __all__ = [
@@ -152,6 +153,13 @@ async def _ask_category(ctx: Context, slots: dict[str, Any]) -> Reply:
 async def _extract_description(
     nlu: Understanding, ctx: Context, slots: dict[str, Any]
 ) -> Any | None:
+    found = _description_in(nlu, ctx, slots)
+    # Minimum necessary: phone, ID and card numbers typed into the story are masked before
+    # the text is kept or sent (the platform knows the customer's numbers already).
+    return mask_text(found) if found is not None else None
+
+
+def _description_in(nlu: Understanding, ctx: Context, slots: dict[str, Any]) -> str | None:
     asking = tasks.asking(ctx) == "description"
     if slots.get("description") is not None and not asking:
         return None

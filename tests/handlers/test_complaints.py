@@ -164,3 +164,19 @@ async def test_status_result_escalation_and_handoff(
         make_ctx("en", customer_id=other["customer_id"]),
     )
     assert "couldn't find complaint" in reply[0].text and "赎回费" not in reply[0].text
+
+
+async def test_numbers_in_the_description_are_masked(
+    sandbox: SandboxServer, linked_chat: ChatFactory, backend: PlatformClient
+) -> None:
+    await sandbox.set_clock(WED_10)
+    c = await sandbox.create_customer()
+    chat = await linked_chat(c)
+    await chat.say('/file_complaint{"category":"service_attitude"}')
+    summary = await chat.say("客服让我把银行卡号6222021234567890123和手机13812345678发给他")
+    assert "6222021234567890123" not in texts(summary) and "13812345678" not in texts(summary)
+    await chat.say("/confirm")
+    [ticket] = (await backend.list_complaints(c["customer_id"])).items
+    assert "6222021234567890123" not in ticket.description
+    assert "13812345678" not in ticket.description
+    assert ticket.description.startswith("客服让我把银行卡号")
