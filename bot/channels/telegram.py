@@ -156,11 +156,15 @@ class TelegramChannel:
     async def _set_commands(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         try:
             for lang in ("zh", "en"):
+                # Command names are the engine's own payload intents: "/check_balance" typed or
+                # picked from the menu is the same message as the button of that name.
                 commands = [
                     BotCommand("start", translate(lang, "channels.telegram.cmd_start")),
-                    BotCommand("help", translate(lang, "channels.telegram.cmd_help")),
-                    BotCommand("balance", translate(lang, "channels.telegram.cmd_balance")),
+                    BotCommand("check_balance", translate(lang, "channels.telegram.cmd_balance")),
+                    BotCommand("list_products", translate(lang, "channels.telegram.cmd_products")),
+                    BotCommand("track_transaction", translate(lang, "channels.telegram.cmd_track")),
                     BotCommand("human", translate(lang, "channels.telegram.cmd_human")),
+                    BotCommand("help", translate(lang, "channels.telegram.cmd_help")),
                 ]
                 await application.bot.set_my_commands(commands, language_code=None if lang == "en" else lang)
         except TelegramError as e:  # a menu is a nicety, never a reason not to start

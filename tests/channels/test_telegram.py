@@ -34,7 +34,9 @@ async def test_start_with_a_deep_link_code_reaches_the_engine_and_the_reply_come
 ) -> None:
     bot = await polling_bot(channel_bot, fake)
     assert fake.calls_to("getMe") and fake.calls_to("deleteWebhook")
-    assert {c["command"] for c in fake.commands["zh"]} >= {"start", "help"}  # the command menu, in Chinese too
+    menu = {c["command"]: c["description"] for c in fake.commands["zh"]}  # the command menu, in Chinese
+    assert menu["check_balance"] == "查询余额" and {"start", "help", "human"} <= set(menu)
+    assert {c["command"] for c in fake.commands[""]} == set(menu)  # and the default (English) one
     await fake.send_text(CHAT, "/start 7KQ4M2XD")
     [reply] = await fake.wait_sent(CHAT)
     seen = bot.engine.seen[-1]

@@ -65,12 +65,15 @@ async def test_telegram_deep_link_buttons_and_the_code_message_deleted(
         await fake.send_text(99, f"/start {customer['link_code']}")
         [linked] = await fake.wait_sent(99, 1, timeout=10)
         assert "绑定成功" in (linked.text or "")
+        await fake.send_text(99, "/check_balance")  # a command from the bot's menu
+        balance = (await fake.wait_sent(99, 2, timeout=10))[-1]
+        assert "¥50,000.00" in (balance.text or "")
         await fake.send_text(99, BUY)
-        sent = await fake.wait_sent(99, 3, timeout=10)
+        sent = await fake.wait_sent(99, 4, timeout=10)
         confirm = sent[-1]
         assert [b["callback_data"] for b in confirm.buttons] == ["/confirm", "/cancel"]
         await fake.press(99, confirm.message_id, "/confirm")
-        asked = (await fake.wait_sent(99, 4, timeout=10))[-1]
+        asked = (await fake.wait_sent(99, 5, timeout=10))[-1]
         assert "验证码" in (asked.text or "")
         assert confirm.edits and confirm.edits[-1].endswith("› 确认")
         code_update = await fake.send_text(99, await platform.last_code(customer["phone"]))
