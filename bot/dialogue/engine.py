@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import json
 import logging
 import re
 import traceback
 import unicodedata
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import text as sa_text
 
 from backend_client.errors import PlatformError, PlatformUnavailable
 from bot import locales
@@ -176,6 +180,8 @@ class Engine:
         self.delivery = delivery
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._lock_users: dict[tuple[str, str], int] = {}
+        # Lock connections held at once (PostgreSQL): leaves the rest of the pool for the work.
+        self._lock_slots = asyncio.Semaphore(8)
 
     # ------------------------------------------------------------------ entry point
 
@@ -187,13 +193,35 @@ class Engine:
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._lock_users[key] = self._lock_users.get(key, 0) + 1
         try:
-            async with lock:
+            async with lock, self._chat_lock(msg):
                 return await self._handle_safely(msg)
         finally:
             self._lock_users[key] -= 1
             if self._lock_users[key] == 0:
                 del self._lock_users[key]
                 self._locks.pop(key, None)
+
+    @contextlib.asynccontextmanager
+    async def _chat_lock(self, msg: Incoming) -> AsyncIterator[None]:
+        """Several bot processes on one PostgreSQL database: one turn per chat at a time.
+
+        Optimistic versions alone redo a losing turn, but its platform side effects (an SMS
+        code sent twice, so the code the customer reads may not be the one kept) already
+        happened. A transaction-scoped advisory lock on its own connection serialises the
+        chat across processes and is released by the rollback even if the turn dies.
+        """
+        if self.db.is_sqlite:  # one process per SQLite file; the asyncio lock is enough
+            yield
+            return
+        digest = hashlib.blake2b(f"{msg.channel}\x00{msg.sender}".encode(), digest_size=8).digest()
+        async with self._lock_slots, self.db.engine.connect() as conn:
+            await conn.execute(
+                sa_text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest, "big", signed=True)}
+            )
+            try:
+                yield
+            finally:
+                await conn.rollback()
 
     async def _handle_safely(self, msg: Incoming) -> list[Outgoing]:
         try:
