@@ -63,6 +63,14 @@ async def _console_flow(
 
     ctx = await new_context()
     page = await ctx.new_page()
+    # A wrong password is refused on the page (the API answered 401).
+    await page.goto(f"{server.url}/agent/login")
+    await page.fill("#username", "alice")
+    await page.fill("#password", "not-the-password")
+    async with page.expect_response("**/agent/api/login") as refused:
+        await page.click("#login-button")
+    assert (await refused.value).status == 401
+    await expect(page.locator("#login-error")).to_have_text("Wrong username or password")
     await _login(page, server, "alice")
 
     # The customer asks for a person; the bot says where they are in the queue.
