@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from bot.app import DB, SETTINGS
 from bot.channels.common import cookie_sender
+from bot.locales import LANGS, translate
 from bot.store import channels as store
 from bot.store.db import Database
 from bot.types import Attachment
@@ -28,9 +30,7 @@ _INSTALLED = web.AppKey("files_installed", bool)
 _GONE_PAGE = """<!doctype html><html><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1"><title>finbot</title></head>
 <body style="font-family:sans-serif;max-width:30em;margin:3em auto;padding:0 1em">
-<p>下载链接已失效（链接 10 分钟内有效，仅可下载一次）。请在对话中重新申请导出。</p>
-<p>This download link is no longer valid (links last 10 minutes and work once).
-Please request the export again in the chat.</p></body></html>"""
+<p>{zh}</p><p>{en}</p></body></html>"""
 
 
 async def publish(
@@ -103,7 +103,9 @@ def _safe_content_type(value: str) -> str:
 
 
 def _gone() -> web.Response:
-    return web.Response(text=_GONE_PAGE, status=410, content_type="text/html")
+    # Both languages: a link opened outside the chat has no conversation to take it from.
+    page = _GONE_PAGE.format(**{lang: html.escape(translate(lang, "channels.file_gone")) for lang in LANGS})
+    return web.Response(text=page, status=410, content_type="text/html")
 
 
 HOUSEKEEPING_EVERY_S = 600.0

@@ -76,6 +76,8 @@ async def test_an_attachment_is_a_one_time_download_link(channel_bot: ChannelBot
             assert resp.headers["Cache-Control"] == "no-store"
         async with http.get(url) as resp:  # single download
             assert resp.status == 410
+            page = await resp.text()
+            assert "下载链接已失效" in page and "no longer valid" in page
         async with http.get(bot.url + "/files/not-a-token") as resp:
             assert resp.status == 410
 
