@@ -15,6 +15,8 @@ from backend_client.client import PlatformClient
 from bot.export import HistoryRow, find_cjk_font, render_csv, render_pdf
 from bot.handlers import history
 from bot.handlers.history import resolve_period
+from bot.security import audit
+from bot.store.db import Database
 from tests.handlers.conftest import ChatFactory, CtxFactory, payloads, place_order, texts, turn
 from tests.support.sandbox import SandboxServer
 
@@ -192,7 +194,7 @@ async def test_history_filters_and_paging(
 
 
 async def test_csv_export_needs_a_fresh_code(
-    sandbox: SandboxServer, backend: PlatformClient, linked_chat: ChatFactory
+    sandbox: SandboxServer, backend: PlatformClient, linked_chat: ChatFactory, task_db: Database
 ) -> None:
     c = await _orders(sandbox, backend)
     chat = await linked_chat(c)
@@ -218,6 +220,12 @@ async def test_csv_export_needs_a_fresh_code(
         "沪深300指数增强 (IDX300)",
     }
     assert all(r[0].startswith("2026年10月20日") for r in rows[1:])
+    # The export is in the audit trail, under a pseudonym, with no file content.
+    entries = await audit.entries_for(task_db, str(c["customer_id"]))
+    exports = [e for e in entries if e.kind == "export"]
+    assert len(exports) == 1 and exports[0].details.get("task") == "export_history"
+    assert str(c["customer_id"]) not in (exports[0].subject or "")
+    assert "安心短债" not in str(exports[0].details)
 
 
 async def test_pdf_export_in_english(
