@@ -32,17 +32,35 @@ async def test_english_balance_and_redeem_all(nlu_world: World) -> None:
     text = joined(await chat.say("what's my balance?"))
     assert "Available cash: ¥1,000.00" in text, text
     text = joined(await chat.say("I want to redeem all of my money market fund"))
-    assert "500.00 shares × NAV" in text or "How much" in text, text
+    assert "Shares: 500.00 × NAV" in text and "Estimated proceeds" in text, text
 
 
 async def test_two_misunderstandings_offer_a_human_without_forcing_it(nlu_world: World) -> None:
     chat = nlu_world.chat("nlu-lost-1")
-    first = await chat.say("qwzx plmokn ujhy")
-    assert "/human_handoff" not in payloads(first)
-    second = await chat.say("zzkq vvbnm tyui")
-    assert "/human_handoff" in payloads(second), joined(second)
+    first = await chat.say("blorp")  # nlu_fallback
+    assert "still" not in joined(first), joined(first)
+    second = await chat.say("zzkq vvbnm tyui")  # nlu_fallback again
+    assert "still didn't get that" in joined(second), joined(second)
+    assert "/human_handoff" in payloads(second)
     from sqlalchemy import text
 
     async with nlu_world.db.begin() as s:
         tickets = list(await s.execute(text("SELECT id FROM handoff_tickets")))
     assert tickets == []  # offered, not forced
+
+
+async def test_yes_after_the_reminder_resumes_with_the_summary_not_a_code(nlu_world: World) -> None:
+    chat, cust = await nlu_world.linked_chat("nlu-zh-2")
+    await chat.say("买一万五的均衡混合")
+    out = await chat.say("手续费怎么算")
+    assert "赎回费" in joined(out) and "/resume" in payloads(out)
+    sms = await nlu_world.sms_count(cust)
+    out = await chat.say("好的")
+    assert "申购确认" in joined(out) and "/confirm" in payloads(out)
+    assert await nlu_world.sms_count(cust) == sms  # no code before the customer confirms
+
+
+async def test_a_borderline_out_of_scope_asks_instead_of_refusing(nlu_world: World) -> None:
+    chat, _ = await nlu_world.linked_chat("nlu-zh-3")
+    out = await chat.say("帮我查一下订单")
+    assert {"/transaction_history", "/track_transaction"} & set(payloads(out)), joined(out)
