@@ -27,7 +27,7 @@ class Engine(Protocol):
 
 
 def clean_text(text: str) -> str:
-    """Drop control characters and normalise width/composition; keep emoji and newlines."""
+    """Drop control and bidi-override characters, normalise composition (NFC); keep emoji and newlines."""
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     return _CONTROL.sub("", text).strip()
 

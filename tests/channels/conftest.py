@@ -74,17 +74,13 @@ ChannelBotFactory = Callable[..., Awaitable[ChannelBot]]
 
 
 @pytest.fixture
-async def channel_bot(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[ChannelBotFactory]:
+async def channel_bot(tmp_path: Path) -> AsyncIterator[ChannelBotFactory]:
     """``await channel_bot(**settings)``: the real app (channels, store) on a free port."""
     from bot import crypto
     from bot.app import create_app
     from bot.dialogue import wiring
     from bot.settings import Settings
 
-    if not hasattr(wiring, "ENGINE"):  # before the engine area lands
-        monkeypatch.setattr(wiring, "ENGINE", web.AppKey("engine", object), raising=False)
     key = wiring.ENGINE
     crypto.install_keyring(crypto.KeyRing.load_or_create(tmp_path / "keys.json"))
     runners: list[web.AppRunner] = []
