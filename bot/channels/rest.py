@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from aiohttp import web
@@ -106,7 +107,8 @@ async def webhook(request: web.Request) -> web.StreamResponse:
 
 
 async def pending(request: web.Request) -> web.StreamResponse:
-    """Messages pushed to ``sender`` since the last call (agent replies, notifications), once."""
+    """Messages pushed to ``sender`` since the last call (agent replies, notifications), once;
+    at most 100 per call, oldest first (a client with more waiting gets the rest next time)."""
     if not _authorized(request):
         return _unauthorized()
     sender = request.query.get("sender", "")
@@ -138,10 +140,40 @@ async def _warn_open(app: web.Application) -> None:
         log.warning("FINBOT_REST_TOKEN is not set: the REST channel accepts anyone (demo only)")
 
 
+# Rasa's browser widgets call the REST channel from the page of another site. The channel uses
+# no cookies (a sender id, and the bearer token when set), so allowing any origin gives a page
+# nothing that curl does not already have.
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Max-Age": "600",
+}
+
+
+async def preflight(request: web.Request) -> web.StreamResponse:
+    return web.Response(status=204, headers=CORS)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _with_cors(handler: Handler) -> Handler:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        response = await handler(request)
+        response.headers.update({"Access-Control-Allow-Origin": "*"})
+        return response
+
+    wrapped.__doc__ = handler.__doc__
+    return wrapped
+
+
 def setup(app: web.Application) -> None:
     """Routes, the pusher and the start-up warning of the REST channel."""
-    app.router.add_post("/webhooks/rest/webhook", webhook)
-    app.router.add_get("/webhooks/rest/messages", pending)
+    app.router.add_post("/webhooks/rest/webhook", _with_cors(webhook))
+    app.router.add_get("/webhooks/rest/messages", _with_cors(pending))
+    app.router.add_route("OPTIONS", "/webhooks/rest/webhook", preflight)
+    app.router.add_route("OPTIONS", "/webhooks/rest/messages", preflight)
     app[DELIVERY].register(CHANNEL, make_pusher(app))
     app.on_startup.append(_warn_open)
     files.setup(app)

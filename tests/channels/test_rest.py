@@ -210,3 +210,23 @@ async def test_pending_messages_survive_a_restart_and_are_encrypted_at_rest(
     assert b"secret-words" not in raw
     again = await channel_bot()
     assert (await get(again.url + MESSAGES, sender="u9"))[1][0]["text"] == "赎回款已到账 secret-words"
+
+
+async def test_a_browser_widget_on_another_site_may_call_the_channel(channel_bot: ChannelBotFactory) -> None:
+    bot = await channel_bot(rest_token="tok")
+    async with aiohttp.ClientSession() as http:
+        async with http.options(
+            bot.url + WEBHOOK,
+            headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "POST",
+                     "Access-Control-Request-Headers": "authorization, content-type"},
+        ) as resp:
+            assert resp.status == 204
+            assert resp.headers["Access-Control-Allow-Origin"] == "*"
+            assert "Authorization" in resp.headers["Access-Control-Allow-Headers"]
+        async with http.post(
+            bot.url + WEBHOOK, json={"sender": "w", "message": "hi"},
+            headers={"Origin": "https://shop.example", "Authorization": "Bearer tok"},
+        ) as resp:
+            assert resp.status == 200 and resp.headers["Access-Control-Allow-Origin"] == "*"
+        async with http.post(bot.url + WEBHOOK, json={"sender": "w", "message": "hi"}) as resp:
+            assert resp.status == 401  # the token rule still holds
