@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import logging
 import secrets
@@ -66,9 +67,12 @@ class TelegramChannel:
         self.app = app
         self.settings = settings
         self.webhook_mode = bool(settings.telegram_webhook_url)
-        # Without a configured secret, a random one per process still keeps strangers out of
-        # the webhook route (we register it with Telegram ourselves in setWebhook).
-        self.secret = settings.telegram_secret or secrets.token_urlsafe(32)
+        # Without a configured secret, one derived from the token keeps strangers out of the
+        # webhook route; derived rather than random so that every process behind a balancer
+        # registers (setWebhook) and accepts the same one.
+        self.secret = settings.telegram_secret or hmac.new(
+            (settings.telegram_token or "").encode(), b"finbot telegram webhook", hashlib.sha256
+        ).hexdigest()
         self.application: Application[Any, Any, Any, Any, Any, Any] | None = None
         self.ready = asyncio.Event()
         self._chat_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()

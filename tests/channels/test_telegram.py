@@ -130,6 +130,22 @@ async def test_webhook_mode_checks_the_secret_header(channel_bot: ChannelBotFact
     assert reply.text == "echo: hello"
 
 
+async def test_without_a_configured_secret_every_process_uses_the_same_derived_one(
+    channel_bot: ChannelBotFactory, fake: FakeTelegram
+) -> None:
+    secrets = []
+    for _ in range(2):
+        port = free_port()
+        hook = f"http://127.0.0.1:{port}/telegram/webhook"
+        await channel_bot(port=port, telegram_token=fake.token, telegram_base_url=fake.base_url, telegram_webhook_url=hook)
+        assert fake.webhook is not None
+        secrets.append(fake.webhook["secret_token"])
+    assert secrets[0] == secrets[1] and len(secrets[0]) >= 32 and fake.token not in secrets[0]
+    bot_reply = await fake.deliver(fake.text_update(CHAT, "hi"))  # posted to the second process
+    assert bot_reply == 200
+    assert (await fake.wait_sent(CHAT))[0].text == "echo: hi"
+
+
 async def test_the_pusher_sends_and_raises_typed_errors(channel_bot: ChannelBotFactory, fake: FakeTelegram) -> None:
     bot = await polling_bot(channel_bot, fake)
     delivery = bot.app[DELIVERY]
