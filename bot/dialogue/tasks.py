@@ -131,6 +131,8 @@ async def start(task: TaskDef, turn: Turn, ctx: Context) -> Reply:
     """Begin ``task`` (replacing any other), taking whatever this message already says."""
     prefix: Reply = []
     current = active(ctx)
+    if current is not None and current[1].get("stage") == "executing":
+        return await execute_once(ctx)  # an order on its way is finished before anything new
     if current is not None and current[0].name != task.name:
         prefix.append(Outgoing(text=ctx.t("engine.task.replaced", what=current[0].describe(ctx, current[1]["slots"]))))
     if current is not None:

@@ -52,7 +52,7 @@ TABLE: tuple[Route, ...] = (
     Route("redeem_product", task="bot.handlers.redeem:TASK", needs_link=True),
     Route("link_account", "bot.handlers.link:handle"),
     Route("unlink_account", task="bot.handlers.link:UNLINK_TASK", needs_link=True),
-    Route("my_data", "bot.handlers.link:my_data", stepup="view_history", question=True),
+    Route("my_data", "bot.handlers.link:my_data", stepup="view_my_data", question=True),
     Route("forget_me", task="bot.handlers.link:FORGET_TASK"),
     # --- smalltalk ---
     Route("greet", "bot.handlers.greet:handle", question=True),

@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from backend_client.errors import ChallengeFailed, PlatformError
 from bot.dialogue.types import Context, Reply, buttons
-from bot.locales import money, shares as fmt_shares
+from bot.locales import money
+from bot.locales import shares as fmt_shares
 from bot.types import Outgoing
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ POLICY: dict[str, Level] = {
     "view_holdings": "view",
     "view_history": "view",
     "view_complaints": "view",
+    "view_my_data": "view",
     "buy": "fresh",
     "redeem": "fresh",
     "export_history": "fresh",
@@ -40,6 +42,7 @@ PLATFORM_ACTION: dict[str, str] = {
     "view_holdings": "view",
     "view_history": "view",
     "view_complaints": "view",
+    "view_my_data": "view",
     "buy": "subscribe",
     "redeem": "redeem",
 }

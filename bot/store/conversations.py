@@ -24,10 +24,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bot.crypto import EncryptedJSON, EncryptedText
 from bot.store.db import Base, as_utc, utcnow
 from bot.types import Address, ChannelName, Lang
-
-from bot.crypto import EncryptedJSON, EncryptedText
 
 
 class ConversationRow(Base):
