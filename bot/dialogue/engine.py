@@ -309,8 +309,10 @@ class Engine:
 
     def _budget(self) -> float:
         """The platform promises answers within backend_timeout_s; past that the customer hears
-        "try again later" — within 2.5 s in all, with our own work (tests/reliability)."""
-        return self.settings.backend_timeout_s
+        "try again later" — within 2.5 s in all, with our own work (tests/reliability).
+        Never exactly one attempt's timeout: when both timers fire together, aiohttp turns our
+        cancellation into its own TimeoutError and the client retries past the budget."""
+        return self.settings.backend_timeout_s + 0.2
 
     def _try_later(self, ctx: Context) -> Reply:
         reply = Outgoing(text=ctx.t("engine.error.unavailable"))
