@@ -8,9 +8,10 @@ from typing import Any
 from backend_client.errors import InvalidRequest, NotFound, PlatformError
 from backend_client.models import Complaint
 from bot.dialogue import tasks
-from bot.dialogue.tasks import Executed, Prepared, Slot, TaskDef
+from bot.dialogue.tasks import Executed, Prepared, Slot, TaskDef, register_task
 from bot.dialogue.types import Context, Reply, Turn, Understanding
 from bot.handlers.greet import payload
+from bot.handlers.registry import Route
 from bot.handlers.track import ORDER_ID
 from bot.locales import date as fmt_date
 from bot.security.masking import mask_text
@@ -19,7 +20,9 @@ from bot.types import Button, Outgoing
 __all__ = [
     "CATEGORIES",
     "TASK",
+    "ROUTES",
     "extract_description",
+    "file",
     "infer_category",
     "status",
 ]
@@ -64,6 +67,7 @@ _TRIGGERS = re.compile(
     r"complain(ing)? about|complaint|complain|i want to report|report (a|an) (problem|issue|bug)",
     re.I,
 )
+_RESULT = re.compile(r"结果|答复|回复|处理意见|result|answer|outcome|resolution|decision", re.I)
 _FILLER = re.compile(r"[\s,，。.!！?？:：;；~～、…-]+")
 # Asking for a person (not merely mentioning an agent in the complaint itself).
 _HUMAN = re.compile(
@@ -141,7 +145,8 @@ async def _ask_category(ctx: Context, slots: dict[str, Any]) -> Reply:
         Outgoing(
             text=ctx.t("complaints.ask_category"),
             buttons=tuple(
-                Button(ctx.t(f"complaints.category.{c}"), payload("file_complaint", category=c))
+                # "inform": the engine hands it to the task in progress (no restart).
+                Button(ctx.t(f"complaints.category.{c}"), payload("inform", category=c))
                 for c in CATEGORIES
             )
             # Someone who would rather tell a person can leave the form here.
@@ -312,6 +317,24 @@ TASK = TaskDef(
 )
 
 TASKS = (TASK,)
+# Our handlers start this task themselves, so it must resolve even before the registry
+# has merged the plugins (registering twice is harmless).
+register_task(TASK)
+
+
+async def file(turn: Turn, ctx: Context) -> Reply:
+    """file_complaint: "not satisfied with the result" gets the escalation path and "let me
+    talk to a person" the handoff; otherwise the complaint task starts (or continues)."""
+    text = "" if turn.message.text.startswith("/") else turn.message.text
+    current = tasks.active(ctx)
+    if current is not None and current[0].name == TASK.name:
+        filled = await tasks.fill(turn, ctx)
+        return filled if filled is not None else await tasks.resume(ctx)
+    if text and _ESCALATE.search(text) and _RESULT.search(text):
+        return [_escalation(ctx)]
+    if text and _HUMAN.search(text):
+        return [_offer_human(ctx)]
+    return await tasks.start(TASK, turn, ctx)
 
 
 def _offer_human(ctx: Context) -> Outgoing:
@@ -428,3 +451,7 @@ async def status(turn: Turn, ctx: Context) -> Reply:
         )
     btns.append(Button(ctx.t("complaints.human_button"), payload("human_handoff")))
     return [Outgoing(text=header + "\n" + body, buttons=tuple(btns))]
+
+
+# Our handler in front of the task (see ``file``); the task itself is unchanged.
+ROUTES = (Route("file_complaint", "bot.handlers.complaints:file", needs_link=True),)

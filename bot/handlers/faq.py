@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
 from backend_client.errors import PlatformError
 from backend_client.models import FeeTier
+from bot.dialogue import tasks
 from bot.dialogue.types import Context, Reply, Turn
 from bot.handlers.greet import payload
 from bot.locales import has, translate
@@ -56,7 +58,8 @@ _BUY = ("faq.action.buy", payload("buy_product"))
 _REDEEM = ("faq.action.redeem", payload("redeem_product"))
 _TRACK = ("faq.action.track", payload("track_transaction"))
 _HISTORY = ("faq.action.history", payload("transaction_history"))
-_EXPORT = ("faq.action.export", payload("export_history"))
+_EXPORT_CSV = ("faq.action.export_csv", payload("export_history", format="csv"))
+_EXPORT_PDF = ("faq.action.export_pdf", payload("export_history", format="pdf"))
 _COMPLAIN = ("faq.action.complaint", payload("file_complaint"))
 _MY_COMPLAINTS = ("faq.action.my_complaints", payload("complaint_status"))
 _HUMAN = ("faq.action.human", payload("human_handoff"))
@@ -79,7 +82,7 @@ ACTIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "limits": (_PRODUCTS,),
     "order_status_meaning": (_TRACK,),
     "failed_transaction": (_TRACK, _COMPLAIN),
-    "history_export": (_HISTORY, _EXPORT),
+    "history_export": (_HISTORY, _EXPORT_CSV, _EXPORT_PDF),
     "notifications_info": (_NOTIFY,),
     "complaint_process": (_COMPLAIN, _MY_COMPLAINTS),
     "complaint_time": (_MY_COMPLAINTS,),
@@ -207,6 +210,19 @@ def _menu(ctx: Context, text_key: str) -> Reply:
     ]
 
 
+_QUESTION = re.compile(
+    r"[?？]|吗|么|怎么|怎样|如何|能不能|可不可以|可以.{0,8}吗|是否|哪里|在哪|\bhow\b|\bcan i\b|"
+    r"\bcan you\b|\bis it\b|\bwhere\b|\bwhat\b|\bdo you\b|\bwhether\b",
+    re.I,
+)
+_EXPORT_VERB = re.compile(r"导出|下载|export|download|csv|pdf|excel", re.I)
+
+
+def _export_command(turn: Turn) -> bool:
+    text = turn.message.text
+    return bool(_EXPORT_VERB.search(text)) and not _QUESTION.search(text)
+
+
 async def handle(turn: Turn, ctx: Context) -> Reply:
     """faq/<topic>: the answer and its action buttons; bare "faq": the menu of questions."""
     _, _, topic = turn.nlu.intent.partition("/")
@@ -214,6 +230,12 @@ async def handle(turn: Turn, ctx: Context) -> Reply:
         return _menu(ctx, "faq.menu")
     if topic not in TOPICS or not has(ctx.lang, f"faq.{topic}"):
         return _menu(ctx, "faq.unknown")
+    if topic == "history_export" and ctx.customer_id and _export_command(turn):
+        # "导出CSV" / "export as pdf" reach the FAQ's history_export topic; a command (not a
+        # question) starts the export itself.
+        from bot.handlers import history
+
+        return await tasks.start(history.EXPORT_TASK, turn, ctx)
     values = policy_values(ctx.settings, await _platform_tiers(ctx))
     text = answer(ctx.lang, topic, values)
     buttons = tuple(Button(ctx.t(key), p) for key, p in ACTIONS.get(topic, ()))

@@ -13,7 +13,7 @@ from typing import Any
 from backend_client.errors import PlatformError
 from backend_client.models import Order, OrderPage, Product
 from bot.dialogue import tasks
-from bot.dialogue.tasks import Executed, Prepared, Slot, TaskDef
+from bot.dialogue.tasks import Executed, Prepared, Slot, TaskDef, register_task
 from bot.dialogue.types import Context, Reply, Turn, Understanding
 from bot.export import ExportFontMissing, HistoryRow, find_cjk_font, render_csv, render_pdf
 from bot.handlers.greet import payload
@@ -629,3 +629,6 @@ EXPORT_TASK = TaskDef(
 )
 
 TASKS = (EXPORT_TASK,)
+# Our handlers start this task themselves, so it must resolve even before the registry
+# has merged the plugins (registering twice is harmless).
+register_task(EXPORT_TASK)

@@ -53,14 +53,15 @@ async def test_file_a_complaint_in_chinese_with_buttons(
     ask = await chat.say(f'/file_complaint{{"order_id":"{order_id}"}}')
     assert "哪一类" in texts(ask)
     assert set(payloads(ask)) >= {
-        '/file_complaint{"category":"service_attitude"}',
-        '/file_complaint{"category":"product_use"}',
-        '/file_complaint{"category":"system_fault"}',
-        '/file_complaint{"category":"policy_explanation"}',
+        '/inform{"category":"service_attitude"}',
+        '/inform{"category":"product_use"}',
+        '/inform{"category":"system_fault"}',
+        '/inform{"category":"policy_explanation"}',
         "/human_handoff",
     }
-    ask = await chat.say('/file_complaint{"category":"system_fault"}')
+    ask = await chat.say('/inform{"category":"system_fault"}')  # the button
     assert "描述" in texts(ask) and "系统故障" in texts(ask)
+    assert len(ask) == 1  # the next question only, no "we were in the middle of" reminder
     summary = await chat.say("昨天下午App闪退，订单提交后一直没有反应")
     text = texts(summary)
     assert "类别：系统故障" in text and "昨天下午App闪退" in text and order_id in text
@@ -180,3 +181,21 @@ async def test_numbers_in_the_description_are_masked(
     assert "6222021234567890123" not in ticket.description
     assert "13812345678" not in ticket.description
     assert ticket.description.startswith("客服让我把银行卡号")
+
+
+async def test_unhappy_with_the_result_gets_the_escalation_path_not_a_new_ticket(
+    sandbox: SandboxServer, backend: PlatformClient, make_ctx: CtxFactory
+) -> None:
+    c = await sandbox.create_customer()
+    ctx = make_ctx("zh", customer_id=c["customer_id"])
+    reply = await complaints.file(turn("我对投诉的处理结果不满意", "file_complaint"), ctx)
+    assert all(step in reply[0].text for step in ("复核", "调解", "监管", "法院"))
+    assert "task" not in ctx.state  # no complaint form was started
+    en = make_ctx("en", customer_id=c["customer_id"])
+    reply = await complaints.file(
+        turn("can I talk to a person about my complaint", "file_complaint", "en"), en
+    )
+    assert "/human_handoff" in payloads(reply) and "task" not in en.state
+    reply = await complaints.file(turn("i want to file a complaint", "file_complaint", "en"), en)
+    assert "What is the complaint about?" in reply[0].text and "task" in en.state
+    assert not (await backend.list_complaints(c["customer_id"])).items

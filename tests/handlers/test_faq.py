@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from backend_client.client import PlatformClient
 from bot.handlers import faq
 from bot.locales import catalog
 from bot.settings import Settings
-from tests.handlers.conftest import CtxFactory, payloads, turn
+from tests.handlers.conftest import CtxFactory, payloads, place_order, turn
+from tests.support.sandbox import SandboxServer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -147,3 +149,25 @@ async def test_faq_answers_while_the_platform_is_down(make_ctx: CtxFactory) -> N
         ctx.backend = dead
         reply = await faq.handle(turn("redemption fee?", "faq/redemption_fee", "en"), ctx)
     assert "1.5%" in reply[0].text and "0.5%" in reply[0].text
+
+
+async def test_an_export_command_under_the_faq_topic_starts_the_export(
+    sandbox: SandboxServer, backend: PlatformClient, make_ctx: CtxFactory
+) -> None:
+    # The NLU files "导出CSV" / "export as pdf" under faq/history_export.
+    await sandbox.set_clock("2026-11-25T10:00:00+08:00")
+    c = await sandbox.create_customer()
+    await place_order(sandbox, backend, c, "subscribe", "MMF01", amount="100")
+    ctx = make_ctx("zh", customer_id=c["customer_id"])
+    reply = await faq.handle(turn("导出CSV", "faq/history_export"), ctx)
+    assert ctx.state["task"]["name"] == "export_history"
+    assert ctx.state["task"]["slots"]["format"] == "csv"
+    assert "共1笔" in reply[0].text and "/confirm" in payloads(reply)
+
+    question = make_ctx("en", customer_id=c["customer_id"])
+    reply = await faq.handle(turn("how do I export to pdf?", "faq/history_export", "en"), question)
+    assert "task" not in question.state and "CSV" in reply[0].text
+    assert '/export_history{"format":"pdf"}' in payloads(reply)
+    unlinked = make_ctx("en")
+    reply = await faq.handle(turn("export as pdf", "faq/history_export", "en"), unlinked)
+    assert "task" not in unlinked.state and "one-time code" in reply[0].text
