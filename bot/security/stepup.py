@@ -225,14 +225,20 @@ async def check(ctx: Context, code: str) -> CodeOutcome:
                 purpose,
                 {},
             )
-        # already_used and the like: this challenge is spent.
-        ctx.state.pop("challenge", None)
-        return CodeOutcome("void", [Outgoing(text=ctx.t("engine.stepup.code_void"))], purpose, {})
+        if exc.code != "already_used":
+            ctx.state.pop("challenge", None)
+            return CodeOutcome("void", [Outgoing(text=ctx.t("engine.stepup.code_void"))], purpose, {})
+        # already_used: only this chat ever sent codes for this challenge, so an earlier
+        # verification whose answer was lost (timeout) was this customer's. Carry on: the
+        # order call re-checks the challenge, and a repeated key returns the first order.
+        recovered = True
+    else:
+        recovered = False
     ctx.state.pop("challenge", None)
     ctx.state.pop("last_challenge", None)
     ctx.state["stepup"] = {"wrong": 0}
     ctx.verified_at = now
-    await _audit(ctx, "challenge_verified", {"challenge_id": challenge["id"]})
+    await _audit(ctx, "challenge_verified", {"challenge_id": challenge["id"], "recovered": recovered})
     return CodeOutcome(
         "ok",
         [Outgoing(text=ctx.t("engine.stepup.verified"))],

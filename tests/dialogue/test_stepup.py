@@ -101,3 +101,22 @@ async def test_a_six_digit_amount_is_an_amount_when_no_code_is_pending(world: Wo
     await chat.say('/buy_product{"product": "MMF01"}')
     text = joined(await chat.say("100000"))
     assert "¥100,000.00" in text and "申购确认" in text
+
+
+async def test_a_code_verified_whose_answer_was_lost_still_completes_once(world: World) -> None:
+    """The platform verified the code but the bot never heard (timeout): the customer sends
+    the same code again and the purchase completes exactly once."""
+    chat, cust = await world.linked_chat("lost-answer-1")
+    await chat.say('/buy_product{"product": "BOND01", "amount": "1200"}')
+    await chat.say("/confirm")
+    code = await world.code(cust)
+    from bot.store.conversations import get_or_create
+
+    async with world.db.begin() as s:
+        conv = await get_or_create(s, "rest", "lost-answer-1")
+    await world.backend.verify_challenge(conv.state["challenge"]["id"], code)  # the lost call
+    done = joined(await chat.say(code))
+    assert "订单号" in done, done
+    assert len(await world.sandbox.orders(cust["customer_id"])) == 1
+    wrong = await chat.say(f"{(int(code) + 1) % 1_000_000:06d}")  # nothing pending any more
+    assert "订单号" in joined(wrong) and len(await world.sandbox.orders(cust["customer_id"])) == 1
