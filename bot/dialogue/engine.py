@@ -187,6 +187,9 @@ class Engine:
         self._lock_users: dict[tuple[str, str], int] = {}
         # Lock connections held at once (PostgreSQL): leaves the rest of the pool for the work.
         self._lock_slots = asyncio.Semaphore(8)
+        # Every task definition known before the first message: after a restart that message
+        # may be the one-time code of a task in progress, which never goes through route_for.
+        registry.routes()
 
     # ------------------------------------------------------------------ entry point
 
@@ -488,8 +491,8 @@ class Engine:
             if not stepup.recently_verified(ctx, await ctx.now()):
                 return await self._view_challenge(route.stepup, nlu, ctx)
         reply = await handler(turn, ctx)
-        if intent in ("affirm", "deny", "goodbye"):
-            return reply
+        if not route.question or intent == "goodbye":
+            return reply  # only questions are answered "in the middle"; others need no reminder
         return await self._with_reminder(reply, ctx, current is not None and tasks.active(ctx) is not None)
 
     async def _with_reminder(self, reply: Reply, ctx: Context, had_task: bool) -> Reply:
