@@ -51,6 +51,7 @@ class FaultProxy:
     _runner: web.AppRunner | None = None
     _site: web.TCPSite | None = None
     _http: aiohttp.ClientSession | None = None
+    _jobs: set[asyncio.Future[tuple[int, dict[str, str], bytes]]] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -67,6 +68,8 @@ class FaultProxy:
         await self._listen()
 
     async def close(self) -> None:
+        for job in list(self._jobs):
+            job.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -136,10 +139,22 @@ class FaultProxy:
                 assert request.transport is not None
                 request.transport.close()
                 raise asyncio.CancelledError
-            if self.mode == "delay":
-                await asyncio.sleep(self.delay_s)
-        assert self._http is not None
         body = await request.read()
+        delay = self.delay_s if self._faulty(path) and self.mode == "delay" else 0.0
+        # The upstream call runs on its own: a slow service finishes the work even when the
+        # caller has given up (or died) meanwhile, as a real one would.
+        job = asyncio.ensure_future(self._upstream(request, body, delay))
+        self._jobs.add(job)
+        job.add_done_callback(self._jobs.discard)
+        status, headers, payload = await asyncio.shield(job)
+        return web.Response(body=payload, status=status, headers=headers)
+
+    async def _upstream(
+        self, request: web.Request, body: bytes, delay: float
+    ) -> tuple[int, dict[str, str], bytes]:
+        if delay:
+            await asyncio.sleep(delay)
+        assert self._http is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         try:
             async with self._http.request(
@@ -151,9 +166,9 @@ class FaultProxy:
             ) as upstream:
                 payload = await upstream.read()
                 out = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP}
-                return web.Response(body=payload, status=upstream.status, headers=out)
+                return upstream.status, out, payload
         except (aiohttp.ClientError, TimeoutError):
-            return web.json_response({"error": {"code": "bad_gateway"}}, status=502)
+            return 502, {"Content-Type": "application/json"}, b'{"error": {"code": "bad_gateway"}}'
 
 
 @asynccontextmanager
