@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 import traceback
 import unicodedata
 import uuid
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import text as sa_text
 
 from backend_client.errors import PlatformError, PlatformUnavailable
-from bot import locales
+from bot import locales, metrics
 from bot.dialogue import tasks, values
 from bot.dialogue.types import Context, Entity, Reply, Turn, Understanding, buttons
 from bot.handlers import registry
@@ -200,10 +201,12 @@ class Engine:
         # table only holds chats with a message in flight.
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._lock_users[key] = self._lock_users.get(key, 0) + 1
+        started = time.monotonic()
         try:
             async with lock, self._chat_lock(msg):
                 return await self._handle_safely(msg)
         finally:
+            metrics.TURN_SECONDS.labels(channel=msg.channel).observe(time.monotonic() - started)
             self._lock_users[key] -= 1
             if self._lock_users[key] == 0:
                 del self._lock_users[key]
@@ -299,6 +302,7 @@ class Engine:
                 ctx.extras["deadline"] = deadline
                 replies = await self._route(msg, text, ctx, secret_box)
         except (PlatformUnavailable, TimeoutError):
+            metrics.BACKEND_FAILURES.labels(operation="turn").inc()
             log.warning("platform_unavailable", extra={"conversation_id": ctx.conversation_id})
             replies = self._try_later(ctx)
         except PlatformError as exc:
@@ -308,6 +312,7 @@ class Engine:
             # Logged here, where the conversation is known; the state of this turn is not saved.
             _log_error("engine_failed", ctx.conversation_id, exc)
             raise _AlreadyLogged from None
+        metrics.TURNS.labels(channel=ctx.channel, intent=str(ctx.extras.get("intent", "unknown"))).inc()
         return replies, secret_box[0]
 
     def _budget(self) -> float:
@@ -344,19 +349,24 @@ class Engine:
 
         payload = parse_payload(text)
         if payload is not None:
+            ctx.extras["intent"] = payload[0]
             return await self._payload(payload[0], payload[1], text, ctx)
 
         compact = text.replace(" ", "")
         if _CODE.match(compact) and self._expects_code(ctx):
             secret[0] = True
+            ctx.extras["intent"] = "one_time_code"
             return await self._code(compact, ctx)
 
         code = _link_code(text)
         if code is not None:
             secret[0] = True  # a credential: masked in the transcript, deleted where possible
+            ctx.extras["intent"] = "link_code"
             return await self._link(code, ctx)
 
         fast = _FAST.get(_PUNCT.sub("", text.lower()))
+        if fast:
+            ctx.extras["intent"] = fast
         if fast == "cancel":
             return await tasks.cancel(ctx)
         if fast == "confirm" and self._at_confirm(ctx):
@@ -373,9 +383,13 @@ class Engine:
             bare = Understanding(text=text, intent="inform", confidence=1.0)
             filled = await tasks.fill(self._turn(bare, ctx), ctx)
             if filled is not None:
+                ctx.extras["intent"] = "inform"
                 return filled
 
         nlu = await self._parse(text, ctx)
+        ctx.extras["intent"] = nlu.intent
+        if nlu.degraded:
+            metrics.NLU_FAILURES.inc()
         if nlu.degraded and tasks.active(ctx) is not None and nlu.entities:
             filled = await tasks.fill(self._turn(nlu, ctx), ctx)
             if filled is not None:
@@ -517,6 +531,7 @@ class Engine:
         return [intro, *sent] if stepup.pending(ctx) else sent
 
     def _did_you_mean(self, nlu: Understanding, ctx: Context) -> Reply:
+        metrics.NLU_FALLBACKS.inc()
         count = int(ctx.state.get("misunderstood", 0)) + 1
         ctx.state["misunderstood"] = count
         choices: list[Button] = []

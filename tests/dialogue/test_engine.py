@@ -162,3 +162,19 @@ async def test_a_crashing_handler_gets_an_apology_and_the_chat_goes_on(
     assert failed and getattr(failed[0], "conversation_id", None) is not None
     text = joined(await chat.say("3000"))  # the purchase in progress is intact
     assert "¥3,000.00" in text
+
+
+async def test_turns_are_counted_per_intent_for_the_dashboard(world: World) -> None:
+    from bot.metrics import REGISTRY
+
+    def turns(intent: str) -> float:
+        value = REGISTRY.get_sample_value("finbot_turns_total", {"channel": "rest", "intent": intent})
+        return value or 0.0
+
+    before_buy, before_inform = turns("buy_product"), turns("inform")
+    count_before = REGISTRY.get_sample_value("finbot_turn_seconds_count", {"channel": "rest"}) or 0.0
+    chat, _ = await world.linked_chat("metrics-1")
+    await chat.say('/buy_product{"product": "BOND01"}')
+    await chat.say("2000")
+    assert turns("buy_product") == before_buy + 1 and turns("inform") == before_inform + 1
+    assert (REGISTRY.get_sample_value("finbot_turn_seconds_count", {"channel": "rest"}) or 0) >= count_before + 3
