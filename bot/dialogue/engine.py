@@ -22,6 +22,8 @@ from backend_client.errors import PlatformError, PlatformUnavailable
 from bot import locales, metrics
 from bot.dialogue import tasks, values
 from bot.dialogue.types import Context, Entity, Reply, Turn, Understanding, buttons
+from bot.dialogue.values import LINK_CODE
+from bot.dialogue.values import link_code as _link_code
 from bot.handlers import registry
 from bot.security import stepup
 from bot.store import conversations as store
@@ -50,11 +52,6 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-
 _LATIN = re.compile(r"[A-Za-z]")
 _PAYLOAD = re.compile(r"^/([A-Za-z_][\w/]*)(\{.*\})?$", re.S)
 _CODE = re.compile(r"^\d{6}$")
-_LINK_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-LINK_CODE = re.compile(
-    rf"^(?:(?P<prefix>绑定|綁定|link|/start)\s*[:：]?\s*)?(?P<code>[{_LINK_ALPHABET}]{{4}}-?[{_LINK_ALPHABET}]{{4}})$",
-    re.I,
-)
 _PUNCT = re.compile(r"[\s!！?？.。,，~～…'\"“”‘’]+")
 
 FAST_PATHS: dict[str, tuple[str, ...]] = {
@@ -130,18 +127,6 @@ def _understanding(text: str, intent: str, entities: dict[str, Any]) -> Understa
         if v is not None
     )
     return Understanding(text=text, intent=intent, confidence=1.0, entities=ents)
-
-
-def _link_code(text: str) -> str | None:
-    m = LINK_CODE.match(text)
-    if not m:
-        return None
-    code = m.group("code")
-    bare = m.group("prefix") is None and "-" not in code
-    # A bare 8-letter word ("balances") is not a code: bare codes need a digit or capitals.
-    if bare and not (any(c.isdigit() for c in code) or code.isupper()):
-        return None
-    return code.replace("-", "").upper()
 
 
 class _AlreadyLogged(Exception):

@@ -39,6 +39,26 @@ ALIASES: tuple[tuple[str, str], ...] = (
     ("QDII01", r"qdii|全球科技|科技|海外|global\s*tech|global"),
 )
 
+_LINK_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+# Link codes: 8 characters without 0/O/1/I (never mistaken for a 6-digit one-time code).
+LINK_CODE = re.compile(
+    rf"^(?:(?P<prefix>绑定|綁定|link|/start)\s*[:：]?\s*)?(?P<code>[{_LINK_ALPHABET}]{{4}}-?[{_LINK_ALPHABET}]{{4}})$",
+    re.I,
+)
+
+
+def link_code(text: str) -> str | None:
+    """The link code in "绑定 7KQ4-M2XD" / "link 7kq4m2xd" / "7KQ4M2XD", normalised, or None."""
+    m = LINK_CODE.match(text)
+    if not m:
+        return None
+    code = m.group("code")
+    bare = m.group("prefix") is None and "-" not in code
+    # A bare 8-letter word ("balances") is not a code: bare codes need a digit or capitals.
+    if bare and not (any(c.isdigit() for c in code) or code.isupper()):
+        return None
+    return code.replace("-", "").upper()
+
 
 def strip_frame(text: str) -> str:
     """The value inside "改成两千吧" / "actually make it 5000"."""

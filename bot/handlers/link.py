@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from backend_client.errors import LinkCodeInvalid
+from bot.dialogue import values
 from bot.dialogue.tasks import Executed, Prepared, TaskDef
 from bot.dialogue.types import Context, Reply, Turn, buttons
 from bot.security.stepup import ChallengeSpec
-from bot.store import conversations as store
 from bot.types import Outgoing
 
 __all__ = ["FORGET_TASK", "UNLINK_TASK", "handle", "link_with_code", "my_data"]
@@ -61,11 +61,9 @@ async def link_with_code(code: str, ctx: Context) -> Reply:
 
 async def handle(turn: Turn, ctx: Context) -> Reply:
     """"I want to link my account": how to get a link code (or use the one in the message)."""
-    from bot.dialogue.engine import _link_code
-
     for candidate in (turn.nlu.first("link_code"), *turn.message.text.split()):
         if candidate:
-            code = _link_code(candidate)
+            code = values.link_code(candidate)
             if code:
                 return await link_with_code(code, ctx)
     if ctx.customer_id:
