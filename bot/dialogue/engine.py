@@ -260,8 +260,10 @@ class Engine:
             replies: Reply = [Outgoing(text=ctx.t("engine.too_long", limit=self.settings.max_message_chars))]
             logged = text[:200] + "…"
         elif await self._agent_owns(conv.id):
-            await self._relay(conv.id, text)
-            await self._persist(conv, ctx, text, [], relayed=True)
+            # A one-time or link code is a secret even for our own agents: never relayed.
+            shown = "••••••" if _CODE.match(text.replace(" ", "")) or values.link_code(text) else text
+            await self._relay(conv.id, shown)
+            await self._persist(conv, ctx, shown, [], relayed=True)
             return []
         else:
             logged = text

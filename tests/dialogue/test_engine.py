@@ -138,9 +138,11 @@ async def test_agent_owned_conversation_is_relayed_and_the_bot_stays_silent(worl
     assert await service.agent_owns(world.db, conv.id)
     out = await chat.say("我的钱什么时候到账？")
     assert out == []
+    assert await chat.say("123456") == []  # a code typed to the agent is not passed on
     async with world.db.begin() as s:
         texts = [m.text for m in await hstore.messages(s, ticket.id)]
     assert any("什么时候到账" in t for t in texts)
+    assert not any("123456" in t for t in texts) and "••••••" in texts
 
 
 async def test_a_crashing_handler_gets_an_apology_and_the_chat_goes_on(
