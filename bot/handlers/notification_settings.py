@@ -53,14 +53,14 @@ async def _menu(ctx: Context, prefs: store.Prefs, lead: str | None = None) -> Re
             state = t("notifications.settings.always")
         else:
             on = prefs.wants(category)
-            state = t("notifications.settings.on" if on else "notifications.settings.off")
-            action = t("notifications.settings.off" if on else "notifications.settings.on")
+            state = t("notifications.settings.state_on" if on else "notifications.settings.state_off")
+            action = t("notifications.settings.state_off" if on else "notifications.settings.state_on")
             buttons.append(Button(title=f"{name}: {action}", payload=_payload(category, not on)))
         lines.append(t("notifications.settings.line", name=name, state=state))
     hours = ctx.settings.quiet_hours
-    quiet_state = t("notifications.settings.on" if prefs.quiet_hours else "notifications.settings.off")
+    quiet_state = t("notifications.settings.state_on" if prefs.quiet_hours else "notifications.settings.state_off")
     lines.append(t("notifications.settings.quiet_line", hours=hours, state=quiet_state))
-    quiet_action = t("notifications.settings.off" if prefs.quiet_hours else "notifications.settings.on")
+    quiet_action = t("notifications.settings.state_off" if prefs.quiet_hours else "notifications.settings.state_on")
     buttons.append(Button(title=f"{t('notifications.settings.quiet_line', hours=hours, state=quiet_action)}",
                           payload=_payload("quiet", not prefs.quiet_hours)))
     return [Outgoing(text="\n".join(lines), buttons=tuple(buttons))]
@@ -76,7 +76,7 @@ async def handle(turn: Turn, ctx: Context) -> Reply:
         t = ctx.t
         if category == "quiet":
             prefs = await store.set_prefs(session, ctx.conversation_id, quiet_hours=enabled)
-            state = t("notifications.settings.on" if enabled else "notifications.settings.off")
+            state = t("notifications.settings.state_on" if enabled else "notifications.settings.state_off")
             return await _menu(ctx, prefs, t("notifications.settings.quiet_changed",
                                              hours=ctx.settings.quiet_hours, state=state))
         if category not in store.CATEGORIES:
@@ -85,7 +85,7 @@ async def handle(turn: Turn, ctx: Context) -> Reply:
         if category in store.ALWAYS_ON:
             return await _menu(ctx, prefs, t("notifications.settings.always_on", name=name))
         prefs = await store.set_prefs(session, ctx.conversation_id, categories={category: enabled})
-    state = t("notifications.settings.on" if enabled else "notifications.settings.off")
+    state = t("notifications.settings.state_on" if enabled else "notifications.settings.state_off")
     lead = t("notifications.settings.changed", name=name, state=state)
     if category == "marketing" and enabled:
         lead += "\n" + t("notifications.settings.marketing_consent")
