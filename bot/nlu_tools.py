@@ -399,6 +399,7 @@ def train(force: bool = False, log: Log = _stderr) -> Path:
             if not chunk:
                 break
             sink.write(chunk)
+            sink.flush()
             buf += chunk
             # tqdm rewrites its line with \r: treat both as line ends
             *lines, buf = re.split(r"[\r\n]", buf)
