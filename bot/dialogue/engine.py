@@ -236,8 +236,10 @@ class Engine:
 
     async def _handle_locked(self, msg: Incoming) -> list[Outgoing]:
         text = clean_text(msg.text)
+        # A first message without language (a code, a button) follows the app's language.
+        hint: Lang = "en" if (msg.meta or {}).get("language_code", "").lower().startswith("en") else "zh"
         async with self.db.begin() as s:
-            conv = await store.get_or_create(s, msg.channel, msg.sender, detect_lang(text, "zh"))
+            conv = await store.get_or_create(s, msg.channel, msg.sender, detect_lang(text, hint))
         lang = detect_lang(text, conv.lang)
         ctx = Context(
             settings=self.settings,
@@ -330,6 +332,8 @@ class Engine:
         if start_param:
             code = _link_code(start_param.strip())
             if code:
+                secret[0] = True
+                ctx.extras["intent"] = "link_code"
                 return await self._link(code, ctx)
         if not text:
             return [Outgoing(text=ctx.t("engine.empty"), buttons=self._menu(ctx))]

@@ -180,3 +180,12 @@ async def test_turns_are_counted_per_intent_for_the_dashboard(world: World) -> N
     await chat.say("2000")
     assert turns("buy_product") == before_buy + 1 and turns("inform") == before_inform + 1
     assert (REGISTRY.get_sample_value("finbot_turn_seconds_count", {"channel": "rest"}) or 0) >= count_before + 3
+
+
+async def test_a_telegram_deep_link_links_in_the_app_language(world: World) -> None:
+    cust = await world.customer()
+    chat = world.chat("tg-en-1")
+    chat.channel = "telegram"
+    out = await chat.say(f"/start {cust['link_code']}", start_param=cust["link_code"], language_code="en-GB")
+    assert "Linked" in joined(out)
+    assert out[0].delete_message_id is not None  # the code message is removed from the chat
