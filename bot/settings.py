@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     staffed_hours: str = "09:00-21:00"  # Asia/Shanghai, every day
     handoff_avg_handle_minutes: int = 5
     handoff_offline_answer_hours: int = 24
+    handoff_wait_alert_minutes: int = 10  # supervisors see an SLA alert past this wait
 
     # --- complaints SLA (hours / working days), mirrored from the platform's config ---
     complaint_first_response_h: int = 24

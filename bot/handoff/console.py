@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +19,7 @@ from bot.app import DB, SETTINGS
 from bot.handoff import auth, service
 from bot.handoff.service import HandoffError
 from bot.security.masking import mask_text
+from bot.settings import Settings
 from bot.store import conversations
 from bot.store import handoff as store
 from bot.store.db import utcnow
@@ -138,13 +139,32 @@ async def queue_snapshot(request: web.Request, agent: store.Agent) -> dict[str, 
         tickets = await store.open_tickets(s)
     rt = service.runtime(db)
     visible = [t for t in tickets if agent.role == "supervisor" or t.state == store.WAITING or t.agent == agent.username]
+    settings = request.app[SETTINGS]
     return {
         "type": "queue",
         "now": now.isoformat(),
         "online": rt.hub.agents_online(),
         "waiting": sum(1 for t in tickets if t.state == store.WAITING),
         "tickets": [ticket_row_json(t, agent, now) for t in visible],
+        # SLA breaches are the supervisors' to act on: shown to them above the queue.
+        "alerts": sla_alerts(tickets, settings, now) if agent.role == "supervisor" else [],
     }
+
+
+def sla_alerts(tickets: list[store.Ticket], settings: Settings, now: datetime) -> list[dict[str, Any]]:
+    """Open tickets past a service limit: waiting too long for an agent, or a complaint whose
+    first human answer is later than the complaint first-response limit."""
+    alerts: list[dict[str, Any]] = []
+    wait_limit = timedelta(minutes=settings.handoff_wait_alert_minutes)
+    first_response = timedelta(hours=settings.complaint_first_response_h)
+    for t in tickets:
+        waited = now - t.created_at
+        if t.reason == "complaint" and t.first_reply_at is None and waited > first_response:
+            alerts.append({"ticket_id": t.id, "kind": "complaint_first_response",
+                           "minutes": int(waited.total_seconds() // 60)})
+        elif t.state == store.WAITING and t.staffed and waited > wait_limit:
+            alerts.append({"ticket_id": t.id, "kind": "waiting", "minutes": int(waited.total_seconds() // 60)})
+    return alerts
 
 
 # ---------------------------------------------------------------- pages

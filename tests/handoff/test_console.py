@@ -273,3 +273,26 @@ async def test_dashboard_is_for_supervisors_and_csv_is_safe(server: BotServer, c
     rows = text.strip().splitlines()
     assert rows[0].startswith("ticket,created_at") and len(rows) == 2
     assert "'=HYPERLINK" in rows[1] and ",=HYPERLINK" not in rows[1]
+
+
+async def test_supervisors_see_sla_alerts_for_long_waits(server: BotServer, consoles: dict[str, Console]) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from bot.store.db import utcnow
+    from bot.store.handoff import HandoffTicketRow
+
+    late = await _ticket(server, 301, "cust-301")
+    await _ticket(server, 302, "cust-302")  # just opened: no alert
+    async with server.app[DB].begin() as s:  # the first customer has waited 25 minutes
+        await s.execute(update(HandoffTicketRow).where(HandoffTicketRow.id == late)
+                        .values(created_at=utcnow() - timedelta(minutes=25), staffed=True))
+    sue, alice = consoles["sue"], consoles["alice"]
+    async with sue.http.ws_connect(f"{server.url}/agent/ws", origin=server.url) as ws:
+        snap = await ws.receive_json(timeout=5)
+    assert [a["ticket_id"] for a in snap["alerts"]] == [late]
+    assert snap["alerts"][0]["kind"] == "waiting" and snap["alerts"][0]["minutes"] >= 25
+    async with alice.http.ws_connect(f"{server.url}/agent/ws", origin=server.url) as ws:
+        snap = await ws.receive_json(timeout=5)
+    assert snap["alerts"] == []  # agents work the queue; supervisors get the escalations

@@ -60,6 +60,9 @@ function onQueue(snap) {
   state.rows = snap.tickets;
   state.snapshotAt = Date.now();
   $("waiting-count").textContent = snap.waiting;
+  $("alerts").replaceChildren(...(snap.alerts || []).map((a) => el("li", { class: "alert" },
+    a.kind === "waiting" ? `SLA: ticket #${a.ticket_id} has waited ${a.minutes} min for an agent`
+                         : `SLA: complaint ticket #${a.ticket_id} has no first answer after ${a.minutes} min`)));
   $("online-count").textContent = `${snap.online} agent(s) online`;
   renderQueue();
   if (state.ticket) {
