@@ -469,6 +469,24 @@ class Engine:
                 return await tasks.confirm(ctx)
             if intent == "deny" and stage in ("confirm", "code"):
                 return await tasks.cancel(ctx)
+        if intent == "inform" and current is None:
+            # A bare value with nothing asked: a product means "tell me about it"; otherwise
+            # offer what the NLU thought next best, with the value kept in the buttons.
+            if nlu.first("product") and registry.available("product_info"):
+                return await self._dispatch(
+                    Understanding(text=nlu.text, intent="product_info", confidence=nlu.confidence,
+                                  entities=nlu.entities), ctx)
+            if nlu.first("amount") or nlu.first("shares"):
+                ents = {e.entity: e.value for e in nlu.entities}
+                extra = json.dumps(ents, ensure_ascii=False)
+                return [Outgoing(
+                    text=ctx.t("engine.what_for_amount"),
+                    buttons=(
+                        Button(title=ctx.t("engine.intent.buy_product"), payload=f"/buy_product{extra}"),
+                        Button(title=ctx.t("engine.intent.redeem_product"), payload=f"/redeem_product{extra}"),
+                    ),
+                )]
+            return self._did_you_mean(nlu, ctx)
         route = registry.route_for(intent)
         if current is not None:
             same_task = route is not None and route.task is not None and (
@@ -527,7 +545,7 @@ class Engine:
         ctx.state["misunderstood"] = count
         choices: list[Button] = []
         for name, _score in nlu.ranking or ((nlu.intent, nlu.confidence),):
-            if name in ("nlu_fallback", "nlu_unavailable") or len(choices) >= 2:
+            if name in _NOT_CHOICES or len(choices) >= 2:
                 continue
             title = self._intent_title(name, ctx)
             if title and registry.available(name):
@@ -639,6 +657,12 @@ class Engine:
             await store.append_transcript(s, conv.id, "customer", _mask(customer_line))
             for r in replies:
                 await store.append_transcript(s, conv.id, "bot", r.text)
+
+
+# Intents never offered as a "did you mean" choice (no action a customer would pick).
+_NOT_CHOICES = frozenset(
+    {"nlu_fallback", "nlu_unavailable", "inform", "out_of_scope", "affirm", "deny", "goodbye", "thank"}
+)
 
 
 def _close_runner_up(nlu: Understanding) -> bool:

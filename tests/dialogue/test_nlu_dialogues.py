@@ -64,3 +64,13 @@ async def test_a_borderline_out_of_scope_asks_instead_of_refusing(nlu_world: Wor
     chat, _ = await nlu_world.linked_chat("nlu-zh-3")
     out = await chat.say("帮我查一下订单")
     assert {"/transaction_history", "/track_transaction"} & set(payloads(out)), joined(out)
+
+
+async def test_a_bare_amount_with_nothing_asked_offers_choices_keeping_it(nlu_world: World) -> None:
+    chat, _ = await nlu_world.linked_chat("nlu-zh-4")
+    out = await chat.say("五千块")
+    assert "买入还是赎回" in joined(out), joined(out)
+    buy = next(p for p in payloads(out) if p.startswith("/buy_product"))
+    assert "5000" in buy
+    out = await chat.say(buy)
+    assert "买哪只" in joined(out)  # the amount is kept: only the product is asked
