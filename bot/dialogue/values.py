@@ -123,6 +123,14 @@ def parse_all(text: str) -> bool:
     return bool(_ALL.match(strip_frame(text)))
 
 
+_HALF = re.compile(r"^(?:一半|半数|一半份额|卖一半|赎回一半|half|half of it|half of them|50%|百分之五十)$", re.I)
+
+
+def parse_half(text: str) -> bool:
+    """ "一半" / "half": half of what the customer holds (the handler knows how much that is)."""
+    return bool(_HALF.match(strip_frame(text)))
+
+
 async def catalog(ctx: Context) -> list[Any]:
     """The platform's products, asked once per turn."""
     cached = ctx.extras.get("_catalog")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from backend_client.errors import InsufficientFunds, NotFound, OutsideLimits
@@ -33,6 +33,8 @@ async def _extract_qty(nlu: Understanding, ctx: Context, _slots: dict[str, Any])
         return None
     if values.parse_all(nlu.text):
         return {"all": True}
+    if values.parse_half(nlu.text):
+        return {"half": True}
     parsed = values.parse_number(nlu.text)
     if parsed is None or parsed[0] <= 0:
         return None
@@ -99,6 +101,14 @@ async def _prepare(ctx: Context, slots: dict[str, Any]) -> Prepared:
     code = str(slots["product"])
     qty = dict(slots["qty"])
     name = await product_name(ctx, code)
+    if qty.get("half"):
+        # Half of the holding, in shares (rounded down to the platform's 2 places).
+        portfolio = await ctx.backend.get_portfolio(ctx.customer_id)
+        held = next((h.shares for h in portfolio.holdings if h.product == code), None)
+        if held is None:
+            return Prepared(reply=[Outgoing(text=ctx.t("redeem.not_held", product=name))], ok=False, retry_slot="product")
+        qty = {"shares": str((held / 2).quantize(Decimal("0.01"), rounding=ROUND_DOWN))}
+        slots["qty"] = qty
     try:
         quote = await ctx.backend.quote(ctx.customer_id, "redeem", code, **_order_args(qty))
     except InsufficientFunds as exc:
@@ -136,6 +146,8 @@ async def _prepare(ctx: Context, slots: dict[str, Any]) -> Prepared:
 def _qty_text(ctx: Context, qty: dict[str, Any]) -> str:
     if qty.get("all"):
         return ctx.t("redeem.qty_all")
+    if qty.get("half"):
+        return ctx.t("redeem.qty_half")
     if qty.get("shares") is not None:
         return ctx.t("engine.units.shares", shares=fmt_shares(Decimal(str(qty["shares"]))))
     return money(Decimal(str(qty["amount"])), ctx.lang)

@@ -140,3 +140,10 @@ async def test_platform_down_mid_task_says_try_later_and_the_task_resumes(world:
     out = await chat.say("/resume")  # the platform is back
     assert "¥5,000.00" in joined(out) and "/confirm" in payloads(out)
     assert await world.sandbox.orders(cust["customer_id"]) == []
+
+
+async def test_redeem_half_is_half_of_the_holding_in_shares(world: World) -> None:
+    chat, _cust = await world.linked_chat("halver-1", holdings=[{"product": "MIX01", "shares": "1001"}])
+    await chat.say("/redeem_product")
+    text = joined(await chat.say("一半"))
+    assert "500.50 份 × 单位净值" in text, text
