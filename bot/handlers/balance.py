@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.dialogue.types import Context, Reply, Turn
 from bot.locales import date as fmt_date
 from bot.locales import money, shares
+from bot.security.masking import mask_card
 from bot.types import Button, Outgoing
 
 __all__ = ["handle"]
@@ -33,7 +34,8 @@ async def handle(turn: Turn, ctx: Context) -> Reply:
     else:
         lines.append(ctx.t("balance.no_holdings"))
     lines.append(ctx.t("balance.total", total=money(portfolio.total, ctx.lang)))
-    lines.append(ctx.t("balance.card", bank=customer.bank_name, card=customer.bank_card_masked))
+    # The platform masks already; masking again guarantees no full number ever reaches a chat.
+    lines.append(ctx.t("balance.card", bank=customer.bank_name, card=mask_card(customer.bank_card_masked)))
     return [
         Outgoing(
             text="\n".join(lines),
