@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import aiohttp
@@ -93,3 +94,28 @@ async def test_order_confirmation_and_failure_are_pushed(stack: Stack) -> None:
     await stack.sandbox.fail_order(order_id, "bank card declined")
     pushed = await chat.wait_pushed(r"failed")
     assert order_id in pushed.text and "bank card declined" in pushed.text, pushed.text
+
+
+async def test_order_updates_turned_off_are_not_pushed_but_risk_warnings_are(stack: Stack) -> None:
+    chat = stack.chat()
+    cust = await stack.linked(chat, english=True)
+    out = await chat.say("turn off order updates")
+    assert "Order updates: off" in out.text, out.text
+    order_id = await _bought(stack, chat, cust, "buy 100 of the money market fund", "confirm")
+    await stack.sandbox.set_clock("2026-11-26T10:00:00+08:00")  # the order is confirmed
+    await stack.sandbox.risk_warning(str(cust["customer_id"]), "LARGE_OUTFLOW", "unusual redemption")
+    pushed = await chat.wait_pushed("unusual redemption")
+    await asyncio.sleep(3)  # events are posted within 2 s of the status change
+    pushed.extend(await chat.pending())
+    assert order_id not in pushed.text, pushed.text
+
+
+async def test_an_order_outside_the_trading_window_says_when_it_is_processed(stack: Stack) -> None:
+    await stack.sandbox.set_clock("2026-11-27T20:00:00+08:00")  # Friday evening
+    chat = stack.chat()
+    cust = await stack.linked(chat)
+    out = await chat.say("买5000的短债")
+    assert "2026年11月30日" in out.text and "交易时间" in out.text, out.text  # next Monday
+    await chat.say("确认")
+    done = await chat.say(await stack.code(cust))
+    assert done.order_ids(), done.text
