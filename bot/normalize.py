@@ -197,7 +197,7 @@ def parse_amount(text: str | None) -> Decimal | None:
             value = _parse_english(s)
     except InvalidOperation:
         return None
-    if value is None or value <= 0:
+    if value is None or value <= 0 or value >= Decimal("1e15"):  # beyond that quantize overflows
         return None
     if value == value.to_integral_value():
         value = value.quantize(Decimal(1))  # 1.5万 → 15000, not 15000.0

@@ -82,7 +82,7 @@ async def webhook(request: web.Request) -> web.StreamResponse:
         return _error(413, "too_large", f"body larger than {limit} bytes")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # deeply nested JSON too
         return _error(400, "malformed_json", "the body is not valid JSON")
     if not isinstance(data, dict):
         return _error(400, "invalid_body", "the body must be a JSON object")

@@ -405,7 +405,7 @@ class TelegramChannel:
         try:
             data = await request.json()
             update = Update.de_json(data, application.bot)
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, RecursionError):
             return web.json_response({"error": "malformed_update", "detail": "not an Update"}, status=400)
         if update is None:
             return web.json_response({"error": "malformed_update", "detail": "not an Update"}, status=400)

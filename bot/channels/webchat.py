@@ -176,7 +176,7 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         return _cross_origin()
     try:
         data = await request.json()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # deeply nested JSON too
         return web.json_response({"error": "malformed_json", "detail": "the body is not valid JSON"}, status=400)
     except web.HTTPRequestEntityTooLarge:
         return web.json_response({"error": "too_large", "detail": "message too large"}, status=413)
@@ -269,7 +269,7 @@ class _Connection:
                 text = data["text"]
                 if not isinstance(text, str):
                     raise TypeError
-            except (ValueError, KeyError, TypeError, AttributeError):
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
                 await self.send([{"type": "error", "error": "bad_frame"}])
                 continue
             await self.send(await answer(self.app, self.sender, text))

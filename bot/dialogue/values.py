@@ -20,6 +20,10 @@ _LEAD_EN = re.compile(
 )
 _TAIL = re.compile(r"\s*(?:吧|啦|了|呢|吗|就好|就行|instead|please|then|thanks)?[\s!！.。]*$", re.I)
 
+# Nobody buys or holds 10^12 of anything: larger "amounts" are typos or attacks, and a Decimal
+# that big overflows its 28-digit context when money() formats it, wedging every later reply.
+MAX_VALUE = Decimal("1e12")
+
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10000}
 
@@ -114,6 +118,8 @@ def parse_number(text: str) -> tuple[Decimal, str | None] | None:
         value *= 1000
     elif mult in ("万", "w"):
         value *= 10000
+    if not Decimal(value).is_finite() or value >= MAX_VALUE:
+        return None
     unit = (m.group("unit") or "").lower()
     kind = "shares" if unit.startswith(("份", "share", "unit")) else "yuan" if unit else None
     return value, kind
@@ -179,4 +185,4 @@ def money_value(value: str | None) -> Decimal | None:
         out = Decimal(str(value).replace(",", ""))
     except InvalidOperation:
         return None
-    return out if out.is_finite() and out > 0 else None
+    return out if out.is_finite() and 0 < out < MAX_VALUE else None

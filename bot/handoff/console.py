@@ -82,7 +82,7 @@ def api(*, role: str | None = None, csrf: bool = True) -> Callable[[ApiHandler],
 async def _json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError):
         raise HandoffError("invalid_json", 400) from None
     if not isinstance(body, dict):
         raise HandoffError("invalid_json", 400)
