@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import inspect
 import json
 import logging
 import re
@@ -133,6 +134,39 @@ class _AlreadyLogged(Exception):
     """A turn failed and was logged with its conversation id; answer with the generic apology."""
 
 
+class _Budgeted:
+    """The platform client with one time budget per turn: each call gets what is left of it.
+
+    The platform promises answers within ``backend_timeout_s``; past the budget the call is
+    abandoned as ``PlatformUnavailable`` (the customer hears "try again later" and the task
+    stays resumable). Retries inside the client count against the same budget."""
+
+    def __init__(self, backend: PlatformClient, budget_s: float) -> None:
+        self._backend = backend
+        self._budget_s = budget_s
+        self._deadline = 0.0
+        self.restart()
+
+    def restart(self) -> None:
+        self._deadline = asyncio.get_running_loop().time() + self._budget_s
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._backend, name)
+        if not inspect.iscoroutinefunction(attr):
+            return attr
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            left = self._deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise PlatformUnavailable("unavailable", "turn budget spent", 0)
+            try:
+                return await asyncio.wait_for(attr(*args, **kwargs), left)
+            except TimeoutError:
+                raise PlatformUnavailable("unavailable", "timeout", 0) from None
+
+        return call
+
+
 class _Clock:
     """The platform's "now", asked once per turn."""
 
@@ -241,21 +275,23 @@ class Engine:
         async with self.db.begin() as s:
             conv = await store.get_or_create(s, msg.channel, msg.sender, detect_lang(text, hint))
         lang = detect_lang(text, conv.lang)
+        backend = _Budgeted(self.backend, self._budget())
         ctx = Context(
             settings=self.settings,
-            backend=self.backend,
+            backend=backend,  # type: ignore[arg-type]  # the client, with this turn's time budget
             db=self.db,
             lang=lang,
             t=locales.translator(lang),
             conversation_id=conv.id,
             customer_id=conv.customer_id,
             state=conv.state,
-            now=_Clock(self.backend),
+            now=_Clock(backend),  # type: ignore[arg-type]
             channel=msg.channel,
             sender=msg.sender,
             verified_at=conv.verified_at,
         )
         ctx.extras["engine"] = self
+        ctx.extras["budget"] = backend
         ctx.extras["message"] = msg
         secret = False
         if len(text) > self.settings.max_message_chars:
@@ -287,10 +323,10 @@ class Engine:
         """Route with a time budget; platform trouble becomes a polite "try again later"."""
         secret_box: list[bool] = [False]
         try:
-            async with asyncio.timeout(self._budget()) as deadline:
-                ctx.extras["deadline"] = deadline
-                replies = await self._route(msg, text, ctx, secret_box)
-        except (PlatformUnavailable, TimeoutError):
+            # Only platform calls run against the budget (see _Budgeted): database work is
+            # never cancelled half-way, which would leave a pooled connection unusable.
+            replies = await self._route(msg, text, ctx, secret_box)
+        except PlatformUnavailable:
             metrics.BACKEND_FAILURES.labels(operation="turn").inc()
             log.warning("platform_unavailable", extra={"conversation_id": ctx.conversation_id})
             replies = self._try_later(ctx)
@@ -606,9 +642,9 @@ class Engine:
             return Understanding(text=text, intent="nlu_unavailable", confidence=0.0, degraded=True)
         finally:
             # The NLU has its own timeout; the platform's budget starts after it.
-            deadline = ctx.extras.get("deadline")
-            if isinstance(deadline, asyncio.Timeout):
-                deadline.reschedule(asyncio.get_running_loop().time() + self._budget())
+            budget = ctx.extras.get("budget")
+            if isinstance(budget, _Budgeted):
+                budget.restart()
 
     def _turn(self, nlu: Understanding, ctx: Context) -> Turn:
         msg: Incoming = ctx.extras["message"]
