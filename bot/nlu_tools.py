@@ -363,11 +363,11 @@ def train(force: bool = False, log: Log = _stderr) -> Path:
     split = write_split(log)
     for _ in range(3):
         # another engineer may save a data file meanwhile: the hash must describe the split
-        now = model_hash()
-        if now == digest:
+        fresh = model_hash()
+        if fresh == digest:
             break
-        log(f"nlu: data changed while preparing (hash {now}); splitting again")
-        digest, target = now, cached_model_path(now)
+        log(f"nlu: data changed while preparing (hash {fresh}); splitting again")
+        digest, target = fresh, cached_model_path(fresh)
         split = write_split(log)
     if JIEBA_DIR.exists():
         shutil.rmtree(JIEBA_DIR)

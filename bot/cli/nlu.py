@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from bot import nlu_tools
+from bot.settings import ROOT
 
 app = typer.Typer(help="Train, serve and evaluate the NLU model.", no_args_is_help=True)
 
@@ -58,7 +59,7 @@ def serve(
         "--port", str(port or _port()), "-i", "127.0.0.1",
     ]  # fmt: skip
     typer.echo(f"nlu: serving {model.name} on port {port or _port()}", err=True)
-    os.chdir(nlu_tools.ROOT)
+    os.chdir(ROOT)
     os.execve(cmd[0], cmd, nlu_tools.rasa_env())
 
 

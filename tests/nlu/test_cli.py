@@ -54,3 +54,17 @@ def test_parse_without_a_server_fails_cleanly_on_stderr(tmp_path: object) -> Non
     assert done.returncode != 0
     assert done.stdout == ""  # nothing but JSON ever reaches stdout
     assert "nlu:" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.nlu
+def test_bench_reports_latency_and_throughput(nlu_url: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli.nlu", "bench", "--url", nlu_url, "--requests", "30",
+         "--concurrency", "2"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["requests"] == 30
+    assert 0 < result["p50_ms"] <= result["p99_ms"]
+    assert result["throughput_per_s"] > 1
