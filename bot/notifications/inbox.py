@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -20,6 +21,7 @@ from bot.security.webhooks import SignatureError, verify_platform_signature
 from bot.settings import Settings
 from bot.store import notifications as store
 from bot.store.conversations import conversations_of_customer
+from bot.store.db import utcnow
 
 log = logging.getLogger("finbot.events")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -77,6 +79,23 @@ def quiet_until(settings: Settings, now: datetime) -> datetime | None:
     return end_dt
 
 
+async def _platform_now(app: web.Application) -> datetime:
+    """The platform's "now" (quiet hours follow it, as trading rules do); ours if it is silent."""
+    try:
+        from bot.dialogue.wiring import BACKEND
+
+        clock = await asyncio.wait_for(app[BACKEND].get_clock(), timeout=1.5)
+        return clock.now
+    except Exception:  # noqa: BLE001 — a late clock must not lose the event
+        return datetime.now(SHANGHAI)
+
+
+def quiet_delay(settings: Settings, platform_now: datetime) -> timedelta | None:
+    """How long a non-urgent message waits: until the quiet window ends on the platform's clock."""
+    end = quiet_until(settings, platform_now)
+    return None if end is None else end - platform_now
+
+
 async def _product_names(app: web.Application, lang: str) -> dict[str, str]:
     """Catalog names for messages; a failure only means we show the product code."""
     cache: dict[str, Any] = app[ProductNames]
@@ -121,6 +140,7 @@ async def receive_event(request: web.Request) -> web.StreamResponse:
     names = {lang: await _product_names(request.app, lang) for lang in ("zh", "en")}
     db = request.app[DB]
     enqueued = 0
+    platform_now: datetime | None = None
     async with db.begin() as session:
         conversations = [c for c in await conversations_of_customer(session, event["customer_id"])]
         if event["type"] not in KNOWN_TYPES:
@@ -150,7 +170,11 @@ async def receive_event(request: web.Request) -> web.StreamResponse:
                     continue
                 not_before = None
                 if prefs.quiet_hours and rendered.category not in store.ALWAYS_ON:
-                    not_before = quiet_until(settings, datetime.now(SHANGHAI))
+                    # The window is judged on the platform's clock; the outbox waits in real time.
+                    if platform_now is None:
+                        platform_now = await _platform_now(request.app)
+                    delay = quiet_delay(settings, platform_now)
+                    not_before = utcnow() + delay if delay else None
                 if await enqueue(session, channel=conv.channel, sender=conv.sender,
                                  message=rendered.message, category=rendered.category,
                                  dedupe_key=f"{event['event_id']}:{conv.id}", not_before=not_before):

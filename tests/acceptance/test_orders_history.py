@@ -119,3 +119,24 @@ async def test_an_order_outside_the_trading_window_says_when_it_is_processed(sta
     await chat.say("确认")
     done = await chat.say(await stack.code(cust))
     assert done.order_ids(), done.text
+
+
+async def test_quiet_hours_follow_the_platforms_clock(stack: Stack) -> None:
+    chat = stack.chat()
+    cust = await stack.linked(chat)
+    out = await chat.say("打开免打扰")
+    assert "免打扰（22:00-08:00，风险与安全提醒除外）：开" in out.text, out.text
+    day_order = await _bought(stack, chat, cust, "买100的稳盈货币", "确认")
+    night_order = await _bought(stack, chat, cust, "买200的稳盈货币", "确认")
+    # 10:00 on the platform: a notice goes out at once, whatever the bot's own clock says.
+    await stack.sandbox.fail_order(day_order, "银行卡余额不足")
+    pushed = await chat.wait_pushed(day_order)
+    assert "银行卡余额不足" in pushed.text, pushed.text
+    # 23:00 on the platform: the failure waits for the morning, a risk warning does not.
+    await stack.sandbox.set_clock("2026-11-25T23:00:00+08:00")
+    await stack.sandbox.fail_order(night_order, "银行卡状态异常")
+    await stack.sandbox.risk_warning(str(cust["customer_id"]), "LOGIN", "异地登录提醒")
+    pushed = await chat.wait_pushed("异地登录提醒")
+    await asyncio.sleep(2.5)
+    pushed.extend(await chat.pending())
+    assert night_order not in pushed.text, pushed.text
