@@ -690,7 +690,9 @@ class Engine:
                 customer_id=ctx.customer_id,
                 verified_at=ctx.verified_at,
             )
-            await store.append_transcript(s, conv.id, "customer", _mask(customer_line))
+            intent = ctx.extras.get("intent")
+            await store.append_transcript(s, conv.id, "customer", _mask(customer_line),
+                                          intent=str(intent) if intent else None)
             for r in replies:
                 await store.append_transcript(s, conv.id, "bot", r.text)
 

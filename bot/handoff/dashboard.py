@@ -7,7 +7,7 @@ import io
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -135,10 +135,12 @@ def sla_breached(t: store.Ticket, settings: Settings, now: datetime) -> bool:
 async def compute(db: Any, settings: Settings, period: Period, now: datetime | None = None) -> Metrics:
     now = now or utcnow()
     m = Metrics(period=period)
+    # Bounds in UTC: SQLite compares timestamps as text, and we store UTC.
+    start, end = period.start.astimezone(UTC), period.end.astimezone(UTC)
     async with db.begin() as s:
-        m.tickets = await store.tickets_between(s, period.start, period.end)
-        m.conversations, m.customer_turns = await store.conversation_counts(s, period.start, period.end)
-        per_intent = await store.intent_counts(s, period.start, period.end)
+        m.tickets = await store.tickets_between(s, start, end)
+        m.conversations, m.customer_turns = await store.conversation_counts(s, start, end)
+        per_intent = await store.intent_counts(s, start, end)
     handed = {t.conversation_id for t in m.tickets}
     m.handed_off = len(handed)
     # Conversations that only an agent started (takeover) still count as conversations.

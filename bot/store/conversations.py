@@ -56,6 +56,8 @@ class TranscriptRow(Base):
     )
     role: Mapped[str] = mapped_column(String(16))  # customer | bot | agent
     text: Mapped[str] = mapped_column(EncryptedText("transcripts.text"))
+    # What the engine understood a customer line as (the supervisors' top intents, fallback rate).
+    intent: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -230,9 +232,10 @@ async def save(
 
 
 async def append_transcript(
-    session: AsyncSession, conversation_id: int, role: str, text: str
+    session: AsyncSession, conversation_id: int, role: str, text: str, intent: str | None = None
 ) -> None:
-    session.add(TranscriptRow(conversation_id=conversation_id, role=role, text=text))
+    session.add(TranscriptRow(conversation_id=conversation_id, role=role, text=text,
+                              intent=intent[:64] if intent else None))
 
 
 async def recent_transcript(

@@ -64,3 +64,24 @@ def test_period_and_csv_cells() -> None:
     assert [dashboard.safe_cell(v) for v in ("=1+1", "+1", "-2", "@SUM(A1)", "plain", 5, None)] == [
         "'=1+1", "'+1", "'-2", "'@SUM(A1)", "plain", "5", "",
     ]
+
+
+async def test_top_intents_and_fallbacks_come_from_recorded_turns(bot_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Every customer turn is recorded with what the engine understood, per period."""
+    from datetime import datetime as _dt
+
+    from bot.app import DB as _DB
+    from bot.app import SETTINGS as _SETTINGS
+    from bot.handoff import dashboard as _dashboard
+    from tests.support.sandbox import running_sandbox
+
+    async with running_sandbox(tmp_dir=tmp_path) as sandbox:
+        bot = await bot_server(backend_url=sandbox.base_url)
+        for sender in ("a", "b"):
+            await bot.say(sender, "/list_products")
+        await bot.say("a", "/greet")
+        today = _dt.now(_dashboard.SHANGHAI).date()
+        m = await _dashboard.compute(bot.app[_DB], bot.app[_SETTINGS], _dashboard.Period(today, today))
+    assert m.intents_source == "period"
+    assert m.process_intents["list_products"] == 2 and m.process_intents["greet"] == 1
+    assert m.process_turns == 3 and m.fallback_rate == 0.0

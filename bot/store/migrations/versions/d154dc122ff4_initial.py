@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: d71af501ab65
+Revision ID: d154dc122ff4
 Revises: 
-Create Date: 2026-12-01 19:32:43.722672
+Create Date: 2026-12-01 20:22:01.687670
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import bot.crypto
 
 
-revision = 'd71af501ab65'
+revision = 'd154dc122ff4'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -231,6 +231,7 @@ def upgrade() -> None:
     sa.Column('conversation_id', sa.Integer(), nullable=False),
     sa.Column('role', sa.String(length=16), nullable=False),
     sa.Column('text', bot.crypto.EncryptedText(), nullable=False),
+    sa.Column('intent', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_transcripts_conversation_id_conversations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_transcripts'))
