@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -18,12 +19,14 @@ from tests.support.faults import FaultProxy
 from tests.support.sandbox import SandboxServer, running_sandbox
 
 __all__ = [
+    "ErrorLog",
     "ORDER_ID",
     "TRADING_MORNING",
     "Replies",
     "RestChat",
     "Stack",
     "finbot_stack",
+    "is_apology",
     "looks_broken",
 ]
 
@@ -37,10 +40,32 @@ _BROKEN = re.compile(
 )
 
 
+# The engine's and the channel's apology after an internal failure (engine.error.generic,
+# channels.failed): a crash turned into a polite sentence is still a crash.
+APOLOGIES = ("something went wrong", "出了点问题")
+
+
+def is_apology(text: str) -> bool:
+    return any(a in text for a in APOLOGIES)
+
+
 def looks_broken(text: str) -> str | None:
     """The first thing in ``text`` a customer should never see, or None."""
     m = _BROKEN.search(text)
     return m.group(0) if m else None
+
+
+class ErrorLog(logging.Handler):
+    """Keeps the bot's error records (type and place only: the engine never logs the text)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(
+            f"{record.getMessage()} {getattr(record, 'error', '')} {getattr(record, 'where', '')}".strip()
+        )
 
 
 class Replies(list[dict[str, Any]]):

@@ -18,16 +18,12 @@ from hypothesis import strategies as st
 
 from bot.security.masking import mask_phone
 from tests.conftest import BotFactory
-from tests.e2e.harness import Stack, finbot_stack, looks_broken
+from tests.e2e.harness import ErrorLog, Stack, finbot_stack, is_apology, looks_broken
 from tests.reliability.strategies import hostile_message, raw_body
 
 pytestmark = pytest.mark.timeout(600)
 
 T = TypeVar("T")
-
-# The engine's and the channel's apology after an internal failure (locales engine.error.generic,
-# channels.failed): hostile input must get a real answer, not a crash turned into an apology.
-GENERIC_FAILURE = ("something went wrong", "出了点问题")
 
 
 @dataclass
@@ -43,19 +39,6 @@ class Person:
 
     def secrets(self) -> list[str]:
         return [self.name, self.customer_id, self.phone, mask_phone(self.phone), self.order_id, self.amount_shown]
-
-
-class ErrorLog(logging.Handler):
-    """Keeps the bot's error records (type and place only: the engine never logs the text)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(
-            f"{record.getMessage()} {getattr(record, 'error', '')} {getattr(record, 'where', '')}".strip()
-        )
 
 
 @dataclass
@@ -105,7 +88,8 @@ class FuzzRun:
         text += "\n" + "\n".join(
             f"{b.get('title')} {b.get('payload')}" for r in replies for b in r.get("buttons") or []
         )
-        if any(sorry in text for sorry in GENERIC_FAILURE) or len(self.errors.records) > logged:
+        # Hostile input must get a real answer, not a crash turned into an apology.
+        if is_apology(text) or len(self.errors.records) > logged:
             self.failures.append(f"{message[:80]!r} → {'; '.join(self.errors.records[logged:])}")
         broken = looks_broken(text)
         assert broken is None or broken in message, (broken, text[:500], message[:100])
