@@ -140,3 +140,14 @@ async def test_quiet_hours_follow_the_platforms_clock(stack: Stack) -> None:
     await asyncio.sleep(2.5)
     pushed.extend(await chat.pending())
     assert night_order not in pushed.text, pushed.text
+
+
+async def test_another_customers_order_and_complaint_stay_hidden(stack: Stack) -> None:
+    owner = stack.chat()
+    cust = await stack.linked(owner)
+    order_id = await _bought(stack, owner, cust, "买5000的短债", "确认")
+    stranger = stack.chat()
+    await stack.linked(stranger, english=True)
+    out = await stranger.say(f"where is order {order_id}")
+    assert_en(out)
+    assert "Short-term Bond" not in out.text and "5,000" not in out.text and "find" in out.text, out.text
