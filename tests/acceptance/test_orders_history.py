@@ -142,7 +142,7 @@ async def test_quiet_hours_follow_the_platforms_clock(stack: Stack) -> None:
     assert night_order not in pushed.text, pushed.text
 
 
-async def test_another_customers_order_and_complaint_stay_hidden(stack: Stack) -> None:
+async def test_another_customers_order_stays_hidden(stack: Stack) -> None:
     owner = stack.chat()
     cust = await stack.linked(owner)
     order_id = await _bought(stack, owner, cust, "买5000的短债", "确认")
