@@ -41,7 +41,16 @@ PRODUCT_TYPES = ("money_market", "bond", "hybrid", "equity_index", "qdii")
 ORDER_STATUSES = ("submitted", "confirmed", "settled", "accepted", "processed", "arrived", "failed")
 FINAL = ("settled", "arrived", "failed")
 COMPLAINT_CATEGORIES = ("service_attitude", "product_use", "system_fault", "policy_explanation")
-ACTIONS = ("subscribe", "redeem", "view")
+ORDER_ACTIONS = ("subscribe", "redeem")
+# Actions without an order: the SMS still names exactly what the code is for (dynamic linking).
+ACCOUNT_ACTIONS = {
+    "view": ("查看账户信息", "to view your account"),
+    "export_history": ("导出交易记录", "to export your transaction history"),
+    "unlink": ("解除聊天账户绑定", "to unlink this chat from your account"),
+    "erase_data": ("删除客服对话中的个人数据", "to erase your data held by customer service"),
+    "change_contact": ("更改通知联系方式", "to change your notification contact"),
+}
+ACTIONS = (*ORDER_ACTIONS, *ACCOUNT_ACTIONS)
 ACTION_ZH = {"subscribe": "申购", "redeem": "赎回"}
 
 
@@ -445,7 +454,7 @@ class Platform:
         minutes = self.settings.challenge_ttl_s // 60
         if lang == "en":
             if spec is None:
-                what = "to view your account"
+                what = ACCOUNT_ACTIONS.get(action, ACCOUNT_ACTIONS["view"])[1]
             else:
                 qty = (format_shares_en(shares) if shares is not None else
                        "all shares" if all_ else rules.format_yuan(amount or Decimal(0)))
@@ -453,7 +462,7 @@ class Platform:
             return (f"[{self.settings.sms_brand_en}] Code {code} {what}. Valid for {minutes} "
                     f"minutes. Never share it.")
         if spec is None:
-            what = "查看账户信息"
+            what = ACCOUNT_ACTIONS.get(action, ACCOUNT_ACTIONS["view"])[0]
         else:
             qty = (f"{shares:,.2f}份" if shares is not None else "全部份额" if all_ else
                    rules.format_yuan(amount or Decimal(0)))
@@ -464,7 +473,7 @@ class Platform:
     async def create_challenge(self, customer_id: str, body: dict[str, Any]) -> dict[str, Any]:
         action = body.get("action")
         if action not in ACTIONS:
-            raise RuleError("validation_error", "action is subscribe, redeem or view", 400,
+            raise RuleError("validation_error", f"action is one of {', '.join(ACTIONS)}", 400,
                             field="action")
         key = body.get("idempotency_key")
         if not isinstance(key, str) or not 8 <= len(key) <= 100:
@@ -476,7 +485,7 @@ class Platform:
         spec: ProductSpec | None = None
         amount = shares = None
         all_ = False
-        if action != "view":
+        if action in ORDER_ACTIONS:
             req = self.parse_order_request({**body, "side": action})
             spec, amount, shares, all_ = req.product, req.amount, req.shares, req.all
         now = self.now()

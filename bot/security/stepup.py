@@ -34,9 +34,8 @@ POLICY: dict[str, Level] = {
     "forget_me": "fresh",
 }
 
-# Our action names → the platform's challenge actions (the SMS text names them). The platform
-# knows subscribe, redeem and view only; the other fresh-code actions use a "view" code that
-# the bot binds to the one task and idempotency key it was sent for (kept in the state).
+# Our action names → the platform's challenge actions; the SMS names the action (and, for
+# orders, product and amount), and the bot binds each code to its task and idempotency key.
 PLATFORM_ACTION: dict[str, str] = {
     "view_balance": "view",
     "view_holdings": "view",
@@ -45,6 +44,10 @@ PLATFORM_ACTION: dict[str, str] = {
     "view_my_data": "view",
     "buy": "subscribe",
     "redeem": "redeem",
+    "export_history": "export_history",
+    "unlink": "unlink",
+    "forget_me": "erase_data",
+    "change_contact": "change_contact",
 }
 
 
