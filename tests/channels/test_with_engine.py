@@ -77,7 +77,9 @@ async def test_telegram_deep_link_buttons_and_the_code_message_deleted(
         assert "验证码" in (asked.text or "")
         assert confirm.edits and confirm.edits[-1].endswith("› 确认")
         code_update = await fake.send_text(99, await platform.last_code(customer["phone"]))
-        [delete] = await fake.wait_calls("deleteMessage", timeout=10)
-        assert int(delete.params["chat_id"]) == 99
+        # Both credentials leave the chat: the /start link code, then the one-time code.
+        start_delete, delete = await fake.wait_calls("deleteMessage", 2, timeout=10)
+        assert int(start_delete.params["chat_id"]) == int(delete.params["chat_id"]) == 99
+        assert int(start_delete.params["message_id"]) == 1  # the "/start <code>" message
         assert int(delete.params["message_id"]) == code_update["message"]["message_id"]
         assert len(await platform.orders(customer["customer_id"])) == 1
