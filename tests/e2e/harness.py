@@ -135,7 +135,7 @@ class RestChat:
             assert resp.status == 200, await resp.text()
             return Replies(await resp.json())
 
-    async def wait_pushed(self, pattern: str, timeout: float = 15.0) -> Replies:
+    async def wait_pushed(self, pattern: str, timeout: float = 30.0) -> Replies:
         """Poll pending messages until one matches ``pattern`` (regular expression)."""
         rx = re.compile(pattern)
         seen = Replies()

@@ -129,3 +129,16 @@ async def _finish_purchase(
     orders = await stack.orders(cust)
     assert len(orders) == 1, orders
     assert orders[0]["order_id"] in done.text, done.text
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_link_code_typed_during_outage_can_be_sent_again(stack: Stack, lang: str) -> None:
+    cust = await stack.customer()
+    chat = stack.chat(f"link-{lang}")
+    typed = f"绑定 {cust['link_code']}" if lang == "zh" else f"link {cust['link_code']}"
+    await stack.backend_proxy.refuse()  # type: ignore[union-attr]
+    out = await chat.say(typed)
+    _fast_and_polite(out, lang)
+    await stack.backend_proxy.passthrough()  # type: ignore[union-attr]
+    linked = await chat.say(typed)  # the code was not spent by the failed attempt
+    assert ("绑定成功" if lang == "zh" else "Linked") in linked.text, linked.text
