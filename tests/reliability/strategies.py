@@ -87,7 +87,7 @@ EMOJI = st.text(
     alphabet=st.sampled_from("😀😂🤣😍🙏👍🔥💰📈📉🏦💳🇨🇳👨‍👩‍👧‍👦🧑🏽‍💻❤️✨🎉"), min_size=1, max_size=30
 )
 CONTROL = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x1F), min_size=1, max_size=40)
-ANY_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=200)
+ANY_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=200)
 CJK = st.text(st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), min_size=1, max_size=40)
 WORDS = st.lists(
     st.sampled_from(
