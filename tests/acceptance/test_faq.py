@@ -25,7 +25,7 @@ FAQ: dict[str, tuple[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...]]]] 
     "nav_calculation": (("净值是怎么算的", ("净值", "÷")), ("how is nav calculated", ("NAV", "÷"))),
     "limits": (("一天最多能买多少", ("起购", "单日")), ("what are the purchase limits", ("minimum", "daily"))),
     "order_status_meaning": (("已受理是什么意思", ("已受理", "已处理", "已到账")), ("what does processed status mean", ("accepted", "processed", "arrived"))),
-    "failed_transaction": (("交易失败了怎么办", ("原因", "投诉")), ("my trade failed what now", ("reason", "complaint"))),
+    "failed_transaction": (("交易失败了怎么办", ("原因", "投诉")), ("what should i do if a transaction fails", ("reason", "complaint"))),
     "history_export": (("交易记录能导出吗", ("CSV", "PDF", "验证码")), ("can i download my statement", ("CSV", "PDF"))),
     "notifications_info": (("你们会发什么通知", ("订单", "22:00")), ("what notifications will i get", ("order", "22:00"))),
     "complaint_process": (("投诉流程是怎样的", ("24小时", "48小时", "7个工作日")), ("how do complaints work", ("24 hours", "48 hours", "7 working days"))),

@@ -118,7 +118,7 @@ def _ents(row: dict[str, object]) -> dict[str, object]:
 def test_finbot_nlu_parse_as_architecture_specifies(nlu_url: str) -> None:
     rows = _parse(
         ["买一万五的稳盈货币", "buy 2k of the bond fund", "赎回500份均衡混合", "全部赎回", "交易时间是几点",
-         "how do i reset my password", "转人工", "zzkq vvbnm tyui"],
+         "how do i reset my password", "转人工", "asdfghjkl"],
         nlu_url,
     )  # fmt: skip
     buy_zh, buy_en, redeem, redeem_all, faq_zh, faq_en, human, junk = rows
