@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
@@ -12,6 +13,7 @@ from tests.e2e.harness import Stack, looks_broken
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.nlu]
 
+COMPLAINT_ID = re.compile(r"C\d{14}")
 DISCLAIMER = {"zh": "理财非存款，产品有风险，投资须谨慎。", "en": "Investments are not deposits and carry risk."}
 
 
@@ -233,9 +235,9 @@ async def test_zh_complaint_filed_and_followed(e2e: Stack) -> None:
     draft = await chat.say("我要投诉，客服态度太差了")
     assert "服务态度" in draft.text and "/confirm" in draft.payloads, draft.text
     filed = await chat.say("确认")
-    ids = [w for w in filed.text.replace("，", " ").replace("。", " ").split() if w.startswith("C2")]
+    ids = COMPLAINT_ID.findall(filed.text)
     assert "已受理" in filed.text and ids, filed.text
-    complaint_id = ids[0][:15]
+    complaint_id = ids[0]
     status = await chat.say("我的投诉处理得怎么样了")
     assert complaint_id in status.text and "服务态度" in status.text, status.text
     await e2e.sandbox.answer_complaint(complaint_id, "经核实，已对相关客服进行培训并致歉。")
@@ -243,13 +245,19 @@ async def test_zh_complaint_filed_and_followed(e2e: Stack) -> None:
     assert "已对相关客服进行培训" in pushed.text, pushed.text
 
 
-async def test_en_complaint_filed(e2e: Stack) -> None:
+async def test_en_complaint_filed_and_followed(e2e: Stack) -> None:
     chat = e2e.chat()
     await e2e.linked(chat, english=True)
     draft = await chat.say("I want to file a complaint, the customer service was rude")
     assert "service attitude" in draft.text, draft.text
     filed = await chat.say("confirm")
-    assert "C2026" in filed.text, filed.text
+    ids = COMPLAINT_ID.findall(filed.text)
+    assert ids, filed.text
+    status = await chat.say("what's the status of my complaint?")
+    assert ids[0] in status.text and "service attitude" in status.text, status.text
+    await e2e.sandbox.answer_complaint(ids[0], "We apologised and retrained the agent.")
+    pushed = await chat.wait_pushed(ids[0])
+    assert "retrained the agent" in pushed.text, pushed.text
 
 
 @pytest.mark.parametrize(("lang", "utterance", "words"), [("zh", "我要找人工客服", "人工"), ("en", "can I talk to a real person please", "agent")])
@@ -288,3 +296,24 @@ async def test_out_of_scope(e2e: Stack, utterance: str, lang: str) -> None:
     out = await e2e.chat().say(utterance)
     assert ("帮不上" in out.text) if lang == "zh" else ("can't help" in out.text), out.text
     assert "/check_balance" in out.payloads
+
+
+@pytest.mark.parametrize(
+    ("lang", "listing", "about", "expect"),
+    [
+        ("zh", "有哪些理财产品可以买？", "介绍一下均衡混合", ("均衡混合", "R3", "1.5230")),
+        ("en", "what products do you have?", "tell me about the global tech QDII fund", ("Global Tech QDII", "R5", "1.8760")),
+    ],
+)
+async def test_products_and_product_info(
+    e2e: Stack, lang: str, listing: str, about: str, expect: tuple[str, ...]
+) -> None:
+    chat = e2e.chat()
+    out = await chat.say(listing)
+    for code in ("MMF01", "BOND01", "MIX01", "IDX300", "QDII01"):
+        assert code in out.text, out.text
+    assert DISCLAIMER[lang] in out.text
+    info = await chat.say(about)
+    for word in expect:
+        assert word in info.text, info.text
+    assert DISCLAIMER[lang] in info.text
