@@ -161,6 +161,11 @@ def run() -> int:
         nonlocal stopping
         stopping = True
 
+    # Train first (only when nlu/ changed; Ctrl-C still interrupts it), so the wait for
+    # readiness below is only the model load.
+    from bot.nlu_tools import ensure_model
+
+    ensure_model()
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
