@@ -262,10 +262,20 @@ _AMOUNT_CUE = re.compile(
     r"(买|购|投|申购|认购|定投|加仓|补仓|追加|赎回?|卖|取|提|转出|金额|花|存|buy|invest|put|redeem|sell|withdraw|take out|cash out)\s*(了|个|点|入|出|掉)?\s*$",
     re.I,
 )
+# A money verb anywhere in the message ("the 10000 i redeemed", "top up ... with 500").
+_AMOUNT_CUE_ANYWHERE = re.compile(
+    r"买|申购|认购|定投|投资|投了|赎回|赎了|卖|取出|提现|转出|充值|\b(buy|bought|invest(ed)?|top(ped)? up|redeem(ed)?|sell|sold|withdr[ae]wn?|deposit(ed)?|cash(ed)? out|transfer(red)?)\b",
+    re.I,
+)
 _NOT_AMOUNT_AFTER = re.compile(
     r"^\s*(份|个|天|日|号|月|年|周|点|小时|分钟|次|笔|位|%|％|units?\b|shares?\b|days?\b|months?\b|years?\b|weeks?\b|hours?\b|times?\b)",
     re.I,
 )
+
+
+def cn_only_text(num: str) -> bool:
+    """True when a number is written in Chinese numerals only (一万五, 三千)."""
+    return all(ch in _NUM_CHARS for ch in num)
 
 
 def find_amounts(text: str) -> list[tuple[int, int, Decimal]]:
@@ -287,6 +297,8 @@ def find_amounts(text: str) -> list[tuple[int, int, Decimal]]:
             cn_only and re.search("[十拾]", num) is not None
         )
         cue = bool(m.group("prefix") or m.group("suffix")) or bool(_AMOUNT_CUE.search(s[:start]))
+        if not cue and not cn_only_text(num) and _AMOUNT_CUE_ANYWHERE.search(s):
+            cue = len(num.replace(",", "").split(".")[0]) >= 2  # "5" alone is too vague
         if not (
             cue
             or (has_unit and not cn_only)

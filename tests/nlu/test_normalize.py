@@ -109,6 +109,12 @@ def test_amounts_in_free_text_only_when_they_are_money() -> None:
     assert find_amounts("最近三个月的记录") == []
     assert find_amounts("帮我赎回一下") == []
     assert [v for *_, v in find_shares("赎回1000份短债")] == [Decimal(1000)]
+    # a money verb elsewhere in the sentence is enough for an arabic number
+    assert [v for *_, v in find_amounts("the 10000 i redeemed still hasn't come back")] == [
+        Decimal(10000)
+    ]
+    assert [v for *_, v in find_amounts("top up my money market fund with 500")] == [Decimal(500)]
+    assert find_amounts("2026年买的基金") == [] and find_amounts("最近30天买的") == []
 
 
 def test_product_names_map_to_catalog_codes() -> None:
