@@ -52,7 +52,7 @@ def pattern_entities(text: str, intent: str, have: set[str]) -> list[Entity]:
             value = normalise_entity("shares", str(shares[0][2]))
             if value:
                 out.append(Entity("shares", value))
-    if "amount" not in have and not any(e.entity == "shares" for e in out):
+    if "amount" not in have and "shares" not in have and not any(e.entity == "shares" for e in out):
         amounts = find_amounts(text)
         if amounts:
             value = normalise_entity("amount", str(amounts[0][2]))

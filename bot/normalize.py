@@ -283,8 +283,11 @@ def find_amounts(text: str) -> list[tuple[int, int, Decimal]]:
     s = unicodedata.normalize("NFKC", text)
     found: list[tuple[int, int, Decimal]] = []
     whole = s.strip()
+    names = [(a, b) for a, b, _ in find_products(s)]  # the 300 of 沪深300 is no amount
     for m in _AMOUNT_IN_TEXT.finditer(s):
         start, end = m.span()
+        if any(a < end and start < b for a, b in names):
+            continue
         num = m.group("num")
         if start > 0 and re.match(r"[A-Za-z]", s[start - 1]) and not m.group("prefix"):
             continue  # D2611250042, C..., 7KQ4M2XD

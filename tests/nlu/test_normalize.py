@@ -115,6 +115,7 @@ def test_amounts_in_free_text_only_when_they_are_money() -> None:
     ]
     assert [v for *_, v in find_amounts("top up my money market fund with 500")] == [Decimal(500)]
     assert find_amounts("2026年买的基金") == [] and find_amounts("最近30天买的") == []
+    assert find_amounts("赎回1000份沪深300") == [] and find_amounts("买点沪深300") == []
 
 
 def test_product_names_map_to_catalog_codes() -> None:
