@@ -52,8 +52,8 @@ GATE = {
 FLOOR = {
     "intent_accuracy": 0.82,
     "macro_f1": 0.80,
-    "out_of_scope_recall": 0.60,
-    "amount_accuracy": 0.90,
+    "out_of_scope_recall": 0.70,
+    "amount_accuracy": 0.95,
 }
 FALLBACK = "nlu_fallback"
 # A fallback on an out-of-scope message is the right outcome: the bot says it cannot help.
