@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export RASA_TELEMETRY_ENABLED := false
 export PTB_TIMEDELTA := 1
 PY := .venv/bin/python
-FINBOT := .venv/bin/finbot
+FINBOT := $(PY) -m bot
 
 .PHONY: setup venvs model demo test bench lint migration clean
 

@@ -12,6 +12,7 @@ import aiohttp
 
 from bot.dialogue.types import Entity, Understanding
 from bot.normalize import find_amounts, find_products, find_shares, normalise_entity
+from bot.vocabulary import is_noise
 
 __all__ = ["NLUClient", "UNAVAILABLE", "understanding_from_rasa", "pattern_entities"]
 
@@ -72,6 +73,8 @@ def understanding_from_rasa(text: str, payload: dict[str, Any]) -> Understanding
     intent_block = payload.get("intent") or {}
     intent = str(intent_block.get("name") or FALLBACK)
     confidence = float(intent_block.get("confidence") or 0.0)
+    if is_noise(text):  # keyboard mashing: the model's pick would be arbitrary
+        intent = FALLBACK
     faq = _faq_key(payload)
     if intent == "faq":
         intent = faq or FALLBACK
