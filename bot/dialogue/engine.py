@@ -53,6 +53,8 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-
 _LATIN = re.compile(r"[A-Za-z]")
 _PAYLOAD = re.compile(r"^/([A-Za-z_][\w/]*)(\{.*\})?$", re.S)
 _CODE = re.compile(r"^\d{6}$")
+# A platform id typed alone (D/C + digits): the bot itself tells customers to send it.
+_BARE_ID = re.compile(r"^[DdCc]\d{10,20}$")
 _PUNCT = re.compile(r"[\s!！?？.。,，~～…'\"“”‘’]+")
 
 FAST_PATHS: dict[str, tuple[str, ...]] = {
@@ -66,9 +68,11 @@ FAST_PATHS: dict[str, tuple[str, ...]] = {
     "confirm": ("确认", "确定", "confirm"),
     "resume": ("继续", "接着办", "继续办理", "continue", "resume", "go on"),
     "unlink_account": ("解绑", "解除绑定", "取消绑定", "unlink", "unlink my account", "unlink this chat"),
-    "menu": ("菜单", "主菜单", "menu", "main menu", "help me", "帮助"),
+    "menu": ("菜单", "主菜单", "menu", "main menu"),
+    "help": ("帮助", "help me"),
 }
 _FAST = {_PUNCT.sub("", w.lower()): k for k, words in FAST_PATHS.items() for w in words}
+_NEGATED = re.compile(r"^我?(?:不想|不要|不打算|别|先不|不)(?:买|申购|赎回|卖|投诉|导出|办)?了?[啊吧呢哈]?(?:谢谢|谢了)?$")
 
 INTERNAL = {"confirm", "cancel", "resume", "resend_code", "rate", "human", "menu", "start"}
 
@@ -91,7 +95,7 @@ def clean_text(text: str) -> str:
 
 def detect_lang(text: str, current: Lang) -> Lang:
     """Any CJK → zh; Latin letters → en; payloads, numbers and codes keep the language."""
-    if not text or text.startswith("/") or _CODE.match(text):
+    if not text or text.startswith("/") or _CODE.match(text) or _BARE_ID.match(text.replace(" ", "")):
         return current
     link = LINK_CODE.match(text)
     if link:  # the code itself is letters of no language; "link" / "绑定" before it tell
@@ -392,6 +396,8 @@ class Engine:
             return await self._link(code, ctx)
 
         fast = _FAST.get(_PUNCT.sub("", text.lower()))
+        if fast is None and tasks.active(ctx) is not None and _NEGATED.match(_PUNCT.sub("", text)):
+            fast = "cancel"
         if fast:
             ctx.extras["intent"] = fast
         if fast == "cancel":
@@ -402,7 +408,7 @@ class Engine:
             return await tasks.resume(ctx)
         if fast == "menu":
             return await self._dispatch(_understanding(text, "menu", {}), ctx)
-        if fast in ("human_handoff", "my_data", "forget_me", "unlink_account"):
+        if fast in ("human_handoff", "my_data", "forget_me", "unlink_account", "help"):
             return await self._dispatch(_understanding(text, fast, {}), ctx)
 
         # Bare answers to the task's question ("5000", "短债", "全部", "改成两千") need no NLU.
@@ -412,6 +418,13 @@ class Engine:
             if filled is not None:
                 ctx.extras["intent"] = "inform"
                 return filled
+
+        if _BARE_ID.match(compact):
+            order = compact[0] in "Dd"
+            intent = "track_transaction" if order else "complaint_status"
+            ctx.extras["intent"] = intent
+            ident = {("order_id" if order else "complaint_id"): compact.upper()}
+            return await self._dispatch(_understanding(text, intent, ident), ctx)
 
         nlu = await self._parse(text, ctx)
         ctx.extras["intent"] = nlu.intent
@@ -428,6 +441,8 @@ class Engine:
         low = nlu.intent == "nlu_fallback" or nlu.confidence < self.settings.nlu_confirm_threshold
         if nlu.intent == "out_of_scope" and _close_runner_up(nlu):
             low = True  # "out of scope" with a real intent close behind: ask rather than refuse
+        if nlu.intent == "cancel" and nlu.confidence < 0.9 and tasks.active(ctx) is not None:
+            low = True  # dropping a task on a guess ("qwerty uiop" reads as cancel) costs an order
         if low:
             if tasks.active(ctx) is not None and nlu.entities:
                 filled = await tasks.fill(self._turn(nlu, ctx), ctx)
@@ -486,7 +501,7 @@ class Engine:
             return await tasks.after_code(ctx, outcome.proof)
         then = purpose.get("then")
         if isinstance(then, dict) and then.get("intent"):
-            nlu = _understanding("", str(then["intent"]), dict(then.get("entities") or {}))
+            nlu = _understanding(str(then.get("text") or ""), str(then["intent"]), dict(then.get("entities") or {}))
             return await self._dispatch(nlu, ctx)
         return outcome.reply
 
@@ -571,7 +586,8 @@ class Engine:
         spec = stepup.ChallengeSpec(action=action, label=ctx.t(f"engine.action.{action}"))
         intro = Outgoing(text=ctx.t("engine.stepup.view_needed"))
         sent = await stepup.send(
-            ctx, spec, uuid.uuid4().hex, purpose={"then": {"intent": nlu.intent, "entities": entities}}
+            ctx, spec, uuid.uuid4().hex,
+            purpose={"then": {"intent": nlu.intent, "entities": entities, "text": nlu.text}},
         )
         return [intro, *sent] if stepup.pending(ctx) else sent
 
