@@ -23,8 +23,9 @@ FALLBACK = "nlu_fallback"
 MAX_TEXT = 1000  # Rasa's cost grows with length; nobody types a 1000-character question
 RANKING_SIZE = 5
 
-_ORDER_ID = re.compile(r"(?<![A-Za-z0-9])[Dd]\d{10}(?!\d)")
-_COMPLAINT_ID = re.compile(r"(?<![A-Za-z0-9])[Cc]\d{10}(?!\d)")
+# The platform issues D/C + 14 digits (D20261125000123); older examples have 10.
+_ORDER_ID = re.compile(r"(?<![A-Za-z0-9])[Dd](?:\d{14}|\d{10})(?!\d)")
+_COMPLAINT_ID = re.compile(r"(?<![A-Za-z0-9])[Cc](?:\d{14}|\d{10})(?!\d)")
 _ALL_WORDS = re.compile(r"全部|所有|全都|清仓|全仓|\ball\b|\beverything\b|\bentire\b", re.I)
 # Intents where "全部" / "all" means the whole holding rather than "all records".
 _ALL_INTENTS = {"redeem_product", "inform"}

@@ -636,7 +636,7 @@ def normalise_entity(entity: str, text: str | None, value: str | None = None) ->
     if entity in ("order_id", "complaint_id"):
         s = (raw or "").strip().upper()
         prefix = "D" if entity == "order_id" else "C"
-        return s if re.fullmatch(prefix + r"\d{10}", s) else None
+        return s if re.fullmatch(prefix + r"(?:\d{14}|\d{10})", s) else None
     if entity == "period":
         return (raw or "").strip() or None
     return (value or raw or "").strip() or None
