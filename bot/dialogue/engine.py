@@ -523,6 +523,11 @@ class Engine:
         if intent == "inform" and current is None:
             # A bare value with nothing asked: a product means "tell me about it"; otherwise
             # offer what the NLU thought next best, with the value kept in the buttons.
+            for entity, wanted in (("order_id", "track_transaction"), ("complaint_id", "complaint_status")):
+                if nlu.first(entity):  # "帮我查一下订单D…": an id means "how is it going"
+                    return await self._dispatch(
+                        Understanding(text=nlu.text, intent=wanted, confidence=nlu.confidence,
+                                      entities=nlu.entities), ctx)
             if nlu.first("product") and registry.available("product_info"):
                 return await self._dispatch(
                     Understanding(text=nlu.text, intent="product_info", confidence=nlu.confidence,

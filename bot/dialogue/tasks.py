@@ -300,7 +300,15 @@ async def cancel(ctx: Context) -> Reply:
     if raw.get("stage") == "executing":
         return [Outgoing(text=ctx.t("engine.task.too_late_to_cancel"))]
     ctx.state.pop("task", None)
-    return [Outgoing(text=ctx.t("engine.task.cancelled", what=task.describe(ctx, raw["slots"])))]
+    try:
+        from bot.dialogue import values
+
+        await values.catalog(ctx)  # so the line names the product ("均衡混合"), not its code
+    except PlatformError:
+        pass
+    # "No order was placed" only where an order was on the table (not a complaint or an export).
+    key = "engine.task.cancelled" if task.name in ("buy", "redeem") else "engine.task.cancelled_other"
+    return [Outgoing(text=ctx.t(key, what=task.describe(ctx, raw["slots"])))]
 
 
 async def resume(ctx: Context) -> Reply:
