@@ -69,6 +69,24 @@ def pattern_entities(text: str, intent: str, have: set[str]) -> list[Entity]:
     return out
 
 
+def _join_split_periods(text: str, raw: list[Any]) -> list[Any]:
+    """"last week's" comes back as two `period` pieces ("last", "week"): one span again."""
+    out: list[Any] = []
+    for item in raw:
+        prev = out[-1] if out else None
+        if (
+            isinstance(item, dict) and isinstance(prev, dict)
+            and item.get("entity") == prev.get("entity") == "period"
+            and isinstance(item.get("start"), int) and isinstance(prev.get("end"), int)
+            and 0 <= item["start"] - prev["end"] <= 1
+        ):
+            joined = text[prev["start"] : item["end"]]
+            out[-1] = {**prev, "end": item["end"], "value": joined}
+            continue
+        out.append(item)
+    return out
+
+
 def understanding_from_rasa(text: str, payload: dict[str, Any]) -> Understanding:
     """Turn a /model/parse answer into our Understanding (faq/<topic>, normalised entities)."""
     intent_block = payload.get("intent") or {}
@@ -87,7 +105,7 @@ def understanding_from_rasa(text: str, payload: dict[str, Any]) -> Understanding
         ranking.append((name, float(item.get("confidence") or 0.0)))
     entities: list[Entity] = []
     amounts = find_amounts(text)
-    for raw in payload.get("entities") or []:
+    for raw in _join_split_periods(text, payload.get("entities") or []):
         name = str(raw.get("entity") or "")
         start, end = raw.get("start"), raw.get("end")
         span = text[start:end] if isinstance(start, int) and isinstance(end, int) else None

@@ -449,6 +449,10 @@ class Engine:
                 if filled is not None:
                     ctx.state["misunderstood"] = 0
                     return filled
+            if tasks.active(ctx) is None and nlu.first("product") and {e.entity for e in nlu.entities} <= {"product"}:
+                # "短债怎么样": only a product understood, nothing asked → its details
+                ctx.state["misunderstood"] = 0
+                return await self._dispatch(_understanding(text, "product_info", {"product": nlu.first("product")}), ctx)
             return self._did_you_mean(nlu, ctx)
         ctx.state["misunderstood"] = 0
         return await self._dispatch(nlu, ctx)
