@@ -556,7 +556,9 @@ def parse_line(url: str, text: str) -> dict[str, Any]:
         "text": text,
         "intent": u.intent,
         "confidence": round(u.confidence, 4),
-        "entities": [{"entity": e.entity, "value": e.value} for e in u.entities],
+        # ARCHITECTURE.md: amounts are decimal strings ("15000"), "all" is the JSON value true.
+        "entities": [{"entity": e.entity, "value": True if e.entity == "all" else e.value}
+                     for e in u.entities],
     }
 
 

@@ -60,10 +60,14 @@ async def test_yes_after_the_reminder_resumes_with_the_summary_not_a_code(nlu_wo
     assert await nlu_world.sms_count(cust) == sms  # no code before the customer confirms
 
 
-async def test_a_borderline_out_of_scope_asks_instead_of_refusing(nlu_world: World) -> None:
+async def test_asking_to_check_orders_is_answered_about_orders(nlu_world: World) -> None:
+    """Earlier models put 帮我查一下订单 just inside out_of_scope; whatever the model says, the
+    customer must get an answer about their orders (or a choice of order views), not a refusal."""
     chat, _ = await nlu_world.linked_chat("nlu-zh-3")
     out = await chat.say("帮我查一下订单")
-    assert {"/transaction_history", "/track_transaction"} & set(payloads(out)), joined(out)
+    offered = {"/transaction_history", "/track_transaction"} & set(payloads(out))
+    assert offered or "订单" in joined(out), joined(out)
+    assert "帮不上忙" not in joined(out), joined(out)
 
 
 async def test_a_bare_amount_with_nothing_asked_offers_choices_keeping_it(nlu_world: World) -> None:

@@ -24,20 +24,23 @@ def _parse(url: str, lines: list[str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.nlu
 def test_parse_prints_one_json_object_per_line(nlu_url: str) -> None:
-    lines = ["我想买一万五的短债", "", "what are your trading hours", "asdkjh qwe zzz"]
+    lines = ["我想买一万五的短债", "", "what are your trading hours", "asdkjh qwe zzz", "全部赎回"]
     done = _parse(nlu_url, lines)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
-    assert len(rows) == 3  # the blank line is skipped
+    assert len(rows) == 4  # the blank line is skipped
     for row in rows:
         assert set(row) == {"text", "intent", "confidence", "entities"}
         assert 0.0 <= row["confidence"] <= 1.0
         assert all(set(e) == {"entity", "value"} for e in row["entities"])
-    buy, faq, _ = rows
+    buy, faq, noise, redeem_all = rows
     assert buy["text"] == "我想买一万五的短债" and buy["intent"] == "buy_product"
     assert {"entity": "amount", "value": "15000"} in buy["entities"]
     assert {"entity": "product", "value": "BOND01"} in buy["entities"]
     assert faq["intent"] == "faq/trading_hours"
+    assert noise["intent"] == "nlu_fallback"  # keyboard mashing is not understood
+    assert redeem_all["intent"] == "redeem_product"
+    assert {"entity": "all", "value": True} in redeem_all["entities"]  # JSON true, as specified
 
 
 def test_parse_without_a_server_fails_cleanly_on_stderr(tmp_path: object) -> None:
