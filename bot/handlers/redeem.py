@@ -43,13 +43,15 @@ async def _extract_qty(nlu: Understanding, ctx: Context, _slots: dict[str, Any])
     return {"amount": str(value)} if kind == "yuan" else {"shares": str(value)}
 
 
-async def _ask_product(ctx: Context, _slots: dict[str, Any]) -> Reply:
+async def _ask_product(ctx: Context, _slots: dict[str, Any], *, autofill: bool = True) -> Reply:
+    """Which holding to redeem; one holding is taken as meant, unless the customer just named
+    another fund (then they choose: never redeem a fund they did not name)."""
     assert ctx.customer_id is not None
     portfolio = await ctx.backend.get_portfolio(ctx.customer_id)
     if not portfolio.holdings:
         ctx.state.pop("task", None)  # nothing to redeem: the task ends here
         return [Outgoing(text=ctx.t("redeem.no_holdings"))]
-    if len(portfolio.holdings) == 1:  # one holding: no need to ask which
+    if len(portfolio.holdings) == 1 and autofill:  # one holding: no need to ask which
         _slots["product"] = portfolio.holdings[0].product
         return await _ask_qty(ctx, _slots)
     return [
@@ -74,7 +76,8 @@ async def _ask_qty(ctx: Context, slots: dict[str, Any]) -> Reply:
     name = await product_name(ctx, code)
     if holding is None:
         slots["product"] = None
-        return [Outgoing(text=ctx.t("redeem.not_held", product=name)), *await _ask_product(ctx, slots)]
+        return [Outgoing(text=ctx.t("redeem.not_held", product=name)),
+                *await _ask_product(ctx, slots, autofill=False)]
     return [
         Outgoing(
             text=ctx.t(

@@ -147,3 +147,12 @@ async def test_redeem_half_is_half_of_the_holding_in_shares(world: World) -> Non
     await chat.say("/redeem_product")
     text = joined(await chat.say("一半"))
     assert "500.50 份 × 单位净值" in text, text
+
+
+async def test_redeeming_a_fund_not_held_lets_the_customer_choose_never_switches(world: World) -> None:
+    chat, _cust = await world.linked_chat("redeemer-3", holdings=OLD_BOND)  # holds only BOND01
+    out = await chat.say('/redeem_product{"product": "MIX01"}')
+    text = joined(out)
+    assert "没有持有" in text, text
+    assert any("BOND01" in p for p in payloads(out)), payloads(out)  # a choice, not a guess
+    assert "赎回多少" not in text and "赎回份额" not in text, text
