@@ -175,6 +175,8 @@ def parse_amount(text: str | None) -> Decimal | None:
     if not text:
         return None
     s = unicodedata.normalize("NFKC", str(text)).strip()
+    if re.match(r"[-−负]", s):  # a negative amount is a mistake to ask about, never its absolute value
+        return None
     for _ in range(2):  # "大概 ¥5000 元左右"
         s = _FILLER.sub("", s).strip()
         s = _CURRENCY_PREFIX.sub("", s)
@@ -293,6 +295,8 @@ def find_amounts(text: str) -> list[tuple[int, int, Decimal]]:
             continue  # D2611250042, C..., 7KQ4M2XD
         if end < len(s) and s[end].isdigit():
             continue
+        if start > 0 and s[start - 1] in "-−负":
+            continue  # a negative amount: asked about, never taken as its absolute value
         if _NOT_AMOUNT_AFTER.match(s[end:]):
             continue
         cn_only = all(ch in _NUM_CHARS for ch in num)

@@ -218,3 +218,14 @@ def test_entities_normalise_by_type() -> None:
     assert normalise_entity("risk_level", "低风险", "low") == "low"
     assert normalise_entity("product_type", "债券类", "bond") == "bond"
     assert normalise_entity("period", " 上个月 ") == "上个月"
+
+
+def test_negative_amounts_and_shares_are_not_read_as_positive() -> None:
+    from bot.normalize import parse_amount as _amount
+    from bot.normalize import parse_shares as _shares
+
+    assert _amount("-5000") is None and _amount("负五千") is None and _shares("-5份") is None
+    assert _amount("5000") == 5000
+    from bot.normalize import find_amounts as _find
+
+    assert _find("买-5000元短债") == [] and _find("买5000元短债")[0][2] == 5000
