@@ -375,7 +375,9 @@ async def _after_done(ctx: Context) -> Reply | None:
             if current is not None and current[1].get("idem") == key:
                 ctx.state.pop("task", None)
                 ctx.state["last_done"] = {"idem": key, "order_id": intent.order_id, "task": intent.kind}
-            return [Outgoing(text=ctx.t("engine.task.already_submitted", order_id=intent.order_id or "-"))]
+            # Orders say "order"; a complaint or an export names its own reference.
+            key_name = "already_submitted" if intent.kind in ("buy", "redeem") else "already_done"
+            return [Outgoing(text=ctx.t(f"engine.task.{key_name}", order_id=intent.order_id or "-"))]
     return None
 
 

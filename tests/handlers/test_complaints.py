@@ -84,6 +84,7 @@ async def test_file_a_complaint_in_chinese_with_buttons(
     again = await chat.say("/confirm")
     assert len((await backend.list_complaints(c["customer_id"])).items) == 1
     assert ticket.complaint_id in texts(again) or "已" in texts(again)
+    assert "订单" not in texts(again), texts(again)  # a complaint is not an order
 
 
 async def test_file_a_complaint_in_english_asks_for_the_description(
