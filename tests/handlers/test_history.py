@@ -237,7 +237,7 @@ async def test_pdf_export_in_english(
     assert "Which format" in texts(ask)
     assert '/export_history{"format":"pdf"}' in payloads(ask)
     summary = await chat.say('/export_history{"format":"pdf"}')
-    assert "7 records as PDF" in texts(summary)
+    assert "7 record(s) as PDF" in texts(summary)
     await chat.say("/confirm")
     done = await chat.say(await sandbox.last_code(str(c["phone"])))
     files = [r.attachment for r in done if r.attachment]

@@ -72,7 +72,7 @@ async def test_english_phrases(
     tracked = texts(await chat.say(f"where is my order {order_id}"))
     assert order_id in tracked and "submitted" in tracked
     pdf = texts(await chat.say("export as pdf"))
-    assert "1 records as PDF" in pdf
+    assert "1 record(s) as PDF" in pdf
     await chat.say("/cancel")
     safe = texts(await chat.say("is my money safe"))
     assert "custodian" in safe and "not deposits" in safe
