@@ -34,7 +34,7 @@ async def _check_http(url: str) -> bool:
         timeout = aiohttp.ClientTimeout(total=1.5)
         async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as resp:
             return resp.status == 200
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+    except (TimeoutError, aiohttp.ClientError, OSError):
         return False
 
 

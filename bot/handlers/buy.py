@@ -11,7 +11,8 @@ from bot.dialogue import values
 from bot.dialogue.tasks import Executed, Prepared, Slot, TaskDef
 from bot.dialogue.types import Context, Reply, Understanding
 from bot.locales import date as fmt_date
-from bot.locales import money, shares as fmt_shares
+from bot.locales import money
+from bot.locales import shares as fmt_shares
 from bot.security.stepup import ChallengeSpec
 from bot.types import Button, Outgoing
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +18,7 @@ LANGS: tuple[Lang, ...] = ("zh", "en")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog(lang: Lang) -> dict[str, str]:
     """All keys of one language, flattened ("buy.confirm": "...")."""
     merged: dict[str, str] = {}

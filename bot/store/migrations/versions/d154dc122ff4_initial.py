@@ -1,14 +1,14 @@
 """initial
 
 Revision ID: d154dc122ff4
-Revises: 
+Revises:
 Create Date: 2026-12-01 20:22:01.687670
 """
 
-from alembic import op
 import sqlalchemy as sa
-import bot.crypto
+from alembic import op
 
+import bot.crypto
 
 revision = 'd154dc122ff4'
 down_revision = None
