@@ -106,8 +106,8 @@ class OutboxSender:
                 # its slot would otherwise arrive together with the next and break the limit.
                 async with pacer.sending:
                     await pacer.wait_overall()
-                    pacer.sent(message.sender)
                     outcomes.append(await self._push(message))
+                    pacer.sent(message.sender)
             else:
                 outcomes.append(await self._push(message))
             if len(outcomes) >= RECORD_EVERY:
