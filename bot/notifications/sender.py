@@ -59,13 +59,15 @@ class OutboxSender:
         # transaction can hang aiosqlite, so we only cancel what does not stop in time.
         self._stop.set()
         self._wake.set()
-        if self._pending_records:
-            await asyncio.wait(set(self._pending_records), timeout=5)
         if self._tasks:
             done, pending = await asyncio.wait(self._tasks, timeout=5)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        # After the workers: a worker that stopped mid-batch records what it had sent on its
+        # way out, and those messages must be marked sent before the process exits.
+        if self._pending_records:
+            await asyncio.wait(set(self._pending_records), timeout=5)
 
     async def _worker(self, index: int) -> None:
         while not self._stop.is_set():
