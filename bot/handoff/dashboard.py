@@ -337,16 +337,24 @@ async def _supervisor(request: web.Request, *, page: bool) -> store.Agent | web.
     return agent
 
 
-@routes.get("/agent/dashboard")
-async def dashboard(request: web.Request) -> web.StreamResponse:
-    """Supervisors only: the metrics page for ``?from=YYYY-MM-DD&to=YYYY-MM-DD``."""
-    agent = await _supervisor(request, page=True)
+async def _supervisor_period(request: web.Request, *, page: bool) -> web.StreamResponse | tuple[store.Agent, Period]:
+    """The logged-in supervisor and the asked period, or the refusal to send instead."""
+    agent = await _supervisor(request, page=page)
     if not isinstance(agent, store.Agent):
         return agent
     try:
-        period = Period.parse(request.query, utcnow())
+        return agent, Period.parse(request.query, utcnow())
     except PeriodError as exc:
         return _error(400, "bad_period", detail=str(exc))
+
+
+@routes.get("/agent/dashboard")
+async def dashboard(request: web.Request) -> web.StreamResponse:
+    """Supervisors only: the metrics page for ``?from=YYYY-MM-DD&to=YYYY-MM-DD``."""
+    asked = await _supervisor_period(request, page=True)
+    if isinstance(asked, web.StreamResponse):
+        return asked
+    agent, period = asked
     m = await compute(request.app[DB], request.app[SETTINGS], period)
     resp = web.Response(text=render(m, agent.username), content_type="text/html")
     _page_headers(resp)
@@ -356,13 +364,10 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
 @routes.get("/agent/dashboard.csv")
 async def dashboard_csv(request: web.Request) -> web.StreamResponse:
     """Supervisors only: one row per ticket of the period (formula-injection safe)."""
-    agent = await _supervisor(request, page=False)
-    if not isinstance(agent, store.Agent):
-        return agent
-    try:
-        period = Period.parse(request.query, utcnow())
-    except PeriodError as exc:
-        return _error(400, "bad_period", detail=str(exc))
+    asked = await _supervisor_period(request, page=False)
+    if isinstance(asked, web.StreamResponse):
+        return asked
+    agent, period = asked
     now = utcnow()
     settings = request.app[SETTINGS]
     m = await compute(request.app[DB], settings, period, now)
