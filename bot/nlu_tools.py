@@ -28,6 +28,8 @@ NLU_DIR = ROOT / "nlu"
 DATA_DIR = NLU_DIR / "data"
 CONFIG_FILE = NLU_DIR / "config.yml"
 JIEBA_DICT = NLU_DIR / "jieba_dict.txt"
+# Custom pipeline components (config.yml names them as finbot_components.<Class>)
+COMPONENTS_FILE = NLU_DIR / "finbot_components.py"
 RASA_LOCK = ROOT / "requirements" / "rasa.lock"
 CURRENT_MODEL = NLU_DIR / "models" / "current.tar.gz"
 VAR_NLU = VAR / "nlu"
@@ -196,7 +198,7 @@ def load_examples(files: Iterable[Path] | None = None) -> list[Example]:
 def model_hash() -> str:
     """Hash of everything that determines the model: config, data, dictionary, Rasa lock."""
     h = hashlib.sha256(SPLIT_VERSION.encode())
-    inputs = [CONFIG_FILE, JIEBA_DICT, RASA_LOCK, *data_files()]
+    inputs = [CONFIG_FILE, COMPONENTS_FILE, JIEBA_DICT, RASA_LOCK, *data_files()]
     for path in inputs:
         if not path.exists():
             continue
@@ -332,6 +334,8 @@ def rasa_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         RASA_TELEMETRY_ENABLED="false",
+        # config.yml's custom components live in nlu/, importable from any working directory
+        PYTHONPATH=os.pathsep.join(p for p in (str(NLU_DIR), env.get("PYTHONPATH", "")) if p),
         TF_CPP_MIN_LOG_LEVEL="2",
         PYTHONWARNINGS="ignore",
         PYTHONUNBUFFERED="1",  # progress lines arrive while training, not at the end

@@ -56,8 +56,8 @@ def test_only_agreed_intents_and_entities(examples: list[nlu_tools.Example]) -> 
         if a.entity not in ENTITIES
         or (a.entity == "product" and a.value not in PRODUCT_CODES)
         or (a.entity == "all" and a.value != "true")
-        or (a.entity == "order_id" and not re.fullmatch(r"[Dd]\d{10}", a.text))
-        or (a.entity == "complaint_id" and not re.fullmatch(r"[Cc]\d{10}", a.text))
+        or (a.entity == "order_id" and not re.fullmatch(r"[Dd](?:\d{14}|\d{10})", a.text))
+        or (a.entity == "complaint_id" and not re.fullmatch(r"[Cc](?:\d{14}|\d{10})", a.text))
     ]
     assert not bad, f"annotations outside the conventions: {bad[:10]}"
 
