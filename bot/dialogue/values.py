@@ -132,9 +132,18 @@ def parse_all(text: str) -> bool:
 _HALF = re.compile(r"^(?:一半|半数|一半份额|卖一半|赎回一半|half|half of it|half of them|50%|百分之五十)$", re.I)
 
 
-def parse_half(text: str) -> bool:
-    """ "一半" / "half": half of what the customer holds (the handler knows how much that is)."""
-    return bool(_HALF.match(strip_frame(text)))
+# "赎回安心短债的一半" / "sell half of my bond fund": half named inside a longer request
+_HALF_IN = re.compile(r"一半|半仓|百分之五十|50\s*%|\bhalf\b(?!\s*(?:a\s+)?(?:year|month|day))", re.I)
+
+
+def parse_half(text: str, *, loose: bool = False) -> bool:
+    """ "一半" / "half": half of what the customer holds (the handler knows how much that is).
+
+    ``loose``: anywhere in the message ("赎回一半安心短债"), not as its whole answer.
+    """
+    if _HALF.match(strip_frame(text)):
+        return True
+    return loose and bool(_HALF_IN.search(text))
 
 
 async def catalog(ctx: Context) -> list[Any]:

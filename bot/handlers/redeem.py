@@ -33,7 +33,7 @@ async def _extract_qty(nlu: Understanding, ctx: Context, _slots: dict[str, Any])
         return None
     if values.parse_all(nlu.text):
         return {"all": True}
-    if values.parse_half(nlu.text):
+    if values.parse_half(nlu.text, loose=True):
         return {"half": True}
     parsed = values.parse_number(nlu.text)
     if parsed is None or parsed[0] <= 0:

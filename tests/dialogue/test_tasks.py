@@ -156,3 +156,20 @@ async def test_redeeming_a_fund_not_held_lets_the_customer_choose_never_switches
     assert "没有持有" in text, text
     assert any("BOND01" in p for p in payloads(out)), payloads(out)  # a choice, not a guess
     assert "赎回多少" not in text and "赎回份额" not in text, text
+
+
+async def test_redeem_half_inside_a_longer_sentence(world: World) -> None:
+    chat, _cust = await world.linked_chat("halver-2", holdings=[{"product": "MIX01", "shares": "1001"}])
+    await chat.say('/redeem_product{"product": "MIX01"}')
+    text = joined(await chat.say("那就先赎回一半吧"))
+    assert "500.50 份 × 单位净值" in text, text
+
+
+def test_half_words_inside_a_request_but_not_half_a_year() -> None:
+    from bot.dialogue.values import parse_half
+
+    assert parse_half("sell half of my bond fund", loose=True)
+    assert parse_half("赎回安心短债的一半", loose=True)
+    assert not parse_half("赎回安心短债的一半")  # as a whole answer only with loose=False
+    assert not parse_half("最近半年的记录", loose=True)
+    assert not parse_half("show me the last half year", loose=True)
