@@ -52,9 +52,9 @@ GATE = {
 # What the current model reaches, less a small margin: tests/nlu fails on a regression below
 # it. The model does not reach GATE yet (see the report); raise this as the data improves.
 FLOOR = {
-    "intent_accuracy": 0.82,
-    "macro_f1": 0.80,
-    "out_of_scope_recall": 0.70,
+    "intent_accuracy": 0.85,
+    "macro_f1": 0.87,
+    "out_of_scope_recall": 0.82,
     "amount_accuracy": 0.95,
 }
 FALLBACK = "nlu_fallback"

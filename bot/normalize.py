@@ -616,6 +616,11 @@ def parse_period(text: str | None, today: date | datetime) -> Period | None:
 # --------------------------------------------------------------------------- entities
 
 
+_ALL_SPAN = re.compile(
+    r"全|所有|都|清仓|满仓|一次性|\ball\b|\beverything\b|\bentire\b|\bwhole\b|100\s*%|\btrue\b", re.I
+)
+
+
 def normalise_entity(entity: str, text: str | None, value: str | None = None) -> str | None:
     """The wire value of one extracted entity, or None when it cannot be normalised."""
     raw = text if text else value
@@ -636,7 +641,10 @@ def normalise_entity(entity: str, text: str | None, value: str | None = None) ->
     if entity == "risk_level":
         return risk_level(value) or risk_level(raw)
     if entity == "all":
-        return "true"
+        # The model sometimes tags a stray word ("2000 shares of the fund": "of") as `all`;
+        # redeeming everything on such a guess would move the customer's money, so the span
+        # itself must say "all".
+        return "true" if raw and _ALL_SPAN.search(raw) else None
     if entity in ("order_id", "complaint_id"):
         s = (raw or "").strip().upper()
         prefix = "D" if entity == "order_id" else "C"

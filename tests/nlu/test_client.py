@@ -102,6 +102,26 @@ def test_partial_model_spans_and_misses_are_repaired() -> None:
     assert u.first("order_id") == "D2611250042"
 
 
+
+def test_a_stray_word_tagged_all_does_not_redeem_everything() -> None:
+    # the served model tagged "of" as `all` in "redeem 2000 shares of the short-term bond"
+    text = "redeem 2000 shares of the short-term bond"
+    payload = {
+        "intent": {"name": "redeem_product", "confidence": 0.98},
+        "entities": [
+            {"entity": "shares", "start": 7, "end": 11, "value": "2000"},
+            {"entity": "all", "start": 19, "end": 21, "value": "of"},
+        ],
+    }
+    u = understanding_from_rasa(text, payload)
+    assert u.first("shares") == "2000"
+    assert u.first("all") is None
+    whole = understanding_from_rasa(
+        "全部赎回", {"intent": {"name": "redeem_product", "confidence": 0.9},
+                    "entities": [{"entity": "all", "start": 0, "end": 2, "value": "true"}]},
+    )  # fmt: skip
+    assert whole.first("all") == "true"
+
 # --------------------------------------------------------------------------- breaker
 
 
