@@ -35,6 +35,7 @@ CURRENT_MODEL = NLU_DIR / "models" / "current.tar.gz"
 VAR_NLU = VAR / "nlu"
 TRAIN_DIR = VAR_NLU / "train"
 HELDOUT_FILE = VAR_NLU / "heldout.yml"
+BLIND_DIR = ROOT / "nlu" / "blind"
 JIEBA_DIR = VAR_NLU / "jieba"  # nlu/config.yml points JiebaTokenizer's dictionary_path here
 REPORTS = VAR / "reports"
 
@@ -52,11 +53,13 @@ GATE = {
 # What the current model reaches, less a small margin: tests/nlu fails on a regression below
 # it. The model does not reach GATE yet (see the report); raise this as the data improves.
 FLOOR = {
-    "intent_accuracy": 0.85,
-    "macro_f1": 0.87,
-    "out_of_scope_recall": 0.82,
+    "intent_accuracy": 0.88,
+    "macro_f1": 0.89,
+    "out_of_scope_recall": 0.85,
     "amount_accuracy": 0.95,
 }
+# The same kind of floor for the blind set (nlu/blind/), which is reported, not gated.
+BLIND_FLOOR = {"intent_accuracy": 0.93, "macro_f1": 0.93, "out_of_scope_recall": 0.9}
 FALLBACK = "nlu_fallback"
 # A fallback on an out-of-scope message is the right outcome: the bot says it cannot help.
 OOS_LABELS = {"out_of_scope", FALLBACK}
@@ -312,12 +315,25 @@ def load_heldout() -> list[Example]:
     """The held-out examples with their language (written by write_split)."""
     if not HELDOUT_FILE.exists():
         write_split()
-    doc = yaml.safe_load(HELDOUT_FILE.read_text(encoding="utf-8")) or {}
+    return _load_examples(HELDOUT_FILE)
+
+
+def _load_examples(path: Path) -> list[Example]:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     out: list[Example] = []
     for item in doc.get("nlu") or []:
         lang = str((item.get("metadata") or {}).get("lang", "shared"))
         for raw in _example_lines(str(item.get("examples") or "")):
-            out.append(Example(raw, str(item["intent"]), lang, "heldout.yml", _annotations(raw)))
+            out.append(Example(raw, str(item["intent"]), lang, path.name, _annotations(raw)))
+    return out
+
+
+def load_blind() -> list[Example]:
+    """The blind set (nlu/blind/*.yml): utterances written by someone who had not seen the
+    training data, never trained on (outside nlu/data, so outside the model hash too)."""
+    out: list[Example] = []
+    for path in sorted(BLIND_DIR.glob("*.yml")):
+        out.extend(_load_examples(path))
     return out
 
 
@@ -732,6 +748,34 @@ def evaluate(url: str, log: Log = _stderr) -> dict[str, Any]:
         "gate": GATE,
     }
     report["passed"], report["failures"] = gate(report)
+    blind = load_blind()
+    if blind:
+        # Reported, not gated: the held-out split shares its writers with the training data;
+        # the blind set does not, so it is the closer estimate of what new customers get.
+        log(f"nlu: evaluating {len(blind)} blind-set examples")
+        bpreds = predict(url, blind, log)
+        bm = _metrics(bpreds)
+        bpairs = Counter((g, q) for g, q in bm.pop("_pairs") if g != q)
+        report["blind"] = {
+            "n": bm["n"],
+            "intent_accuracy": bm["intent_accuracy"],
+            "macro_f1": bm["macro_f1"],
+            "out_of_scope_recall": bm["out_of_scope_recall"],
+            "per_language": {
+                lang: {k: m[k] for k in ("n", "intent_accuracy", "macro_f1", "out_of_scope_recall")}
+                for lang in sorted({p.example.lang for p in bpreds})
+                for m in [_metrics([p for p in bpreds if p.example.lang == lang])]
+            },
+            "confusions": [
+                {"expected": g, "got": q, "count": c} for (g, q), c in bpairs.most_common(30)
+            ],
+            "errors": [
+                {"text": p.example.text, "lang": p.example.lang, "expected": p.example.intent,
+                 "got": p.intent, "confidence": round(p.confidence, 3)}
+                for p in bpreds if _scored(_collapse(p.example.intent), _collapse(p.intent))
+                != _collapse(p.example.intent)
+            ],
+        }  # fmt: skip
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "nlu_intent_report.json").write_text(
         json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8"
@@ -767,12 +811,18 @@ def summary_line(report: dict[str, Any]) -> str:
         f"{lang}: acc {m['intent_accuracy']:.3f} F1 {m['macro_f1']:.3f}"
         for lang, m in report["per_language"].items()
     )
+    blind = report.get("blind")
+    tail = ""
+    if blind:
+        tail = f" || blind set n={blind['n']} acc {blind['intent_accuracy']:.3f} " + " ".join(
+            f"{lang} {m['intent_accuracy']:.3f}" for lang, m in blind["per_language"].items()
+        ) + f" OOS recall {blind['out_of_scope_recall']:.3f}"
     return (
         f"NLU {'PASS' if report['passed'] else 'FAIL'} n={report['n']} "
         f"acc {report['intent_accuracy']:.3f} macro-F1 {report['macro_f1']:.3f} | {langs} | "
         f"OOS recall {report['out_of_scope_recall']:.3f} | amount {report['amount_accuracy']:.3f} "
         f"({report['amount_examples']}) | FAQ topic {report['faq_topic_accuracy']:.3f} "
-        f"FAQ end-to-end {report['faq_accuracy']:.3f}"
+        f"FAQ end-to-end {report['faq_accuracy']:.3f}{tail}"
     )
 
 
