@@ -266,11 +266,23 @@ _AMOUNT_CUE = re.compile(
 )
 # A money verb anywhere in the message ("the 10000 i redeemed", "top up ... with 500").
 _AMOUNT_CUE_ANYWHERE = re.compile(
-    r"买|申购|认购|定投|投资|投了|赎回|赎了|卖|取出|提现|转出|充值|\b(buy|bought|invest(ed)?|top(ped)? up|redeem(ed)?|sell|sold|withdr[ae]wn?|deposit(ed)?|cash(ed)? out|transfer(red)?)\b",
+    r"买|申购|认购|定投|投资|投了|赎回|赎了|卖|取出|提现|转出|充值|扣了|扣款|扣费|扣钱|花了|"
+    r"\b(buy|bought|invest(ed)?|top(ped)? up|redeem(ed)?|sell|sold|withdr[ae]wn?|deposit(ed)?|"
+    r"cash(ed)? out|transfer(red)?|took|taken|charged|deducted|debited|paid|spent)\b",
     re.I,
 )
 _NOT_AMOUNT_AFTER = re.compile(
     r"^\s*(份|个|天|日|号|月|年|周|点|小时|分钟|次|笔|位|%|％|units?\b|shares?\b|days?\b|months?\b|years?\b|weeks?\b|hours?\b|times?\b)",
+    re.I,
+)
+
+
+# "where did my 5000 go": a number owned by the customer is money.
+_MY_BEFORE = re.compile(r"(\bmy|我的)\s*$", re.I)
+# Chat filler around a bare answer ("5000 pls", "888 lol", "嗯 3000吧").
+_EDGE_FILLER = re.compile(
+    r"^(?:ok(?:ay)?|um+|uh+|hmm+|so|嗯+|好的?|那就)?[\s,，。.!！~]*|"
+    r"[\s,，。.!！~]*(?:lol|pls|plz|please|thx|thanks|ok|吧|啊|哈+|呗|呀|哦|就行)?[\s,，。.!！~]*$",
     re.I,
 )
 
@@ -304,13 +316,18 @@ def find_amounts(text: str) -> list[tuple[int, int, Decimal]]:
             cn_only and re.search("[十拾]", num) is not None
         )
         cue = bool(m.group("prefix") or m.group("suffix")) or bool(_AMOUNT_CUE.search(s[:start]))
+        digits = len(num.replace(",", "").split(".")[0])
         if not cue and not cn_only_text(num) and _AMOUNT_CUE_ANYWHERE.search(s):
-            cue = len(num.replace(",", "").split(".")[0]) >= 2  # "5" alone is too vague
+            cue = digits >= 2  # "5" alone is too vague
+        if not cue and not cn_only_text(num) and digits != 6:  # six digits: a one-time code
+            # "ok i choose global tech, 8000": a product named beside a number; "my 5000"
+            cue = (digits >= 3 and bool(names)) or (digits >= 2 and bool(_MY_BEFORE.search(s[:start])))
         if not (
             cue
             or (has_unit and not cn_only)
             or (has_unit and len(num) >= 2)
             or m.group().strip() == whole
+            or m.group().strip() == _EDGE_FILLER.sub("", whole)
         ):
             continue
         if cn_only and not has_unit and not m.group("suffix"):

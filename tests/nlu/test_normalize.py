@@ -229,3 +229,31 @@ def test_negative_amounts_and_shares_are_not_read_as_positive() -> None:
     from bot.normalize import find_amounts as _find
 
     assert _find("买-5000元短债") == [] and _find("买5000元短债")[0][2] == 5000
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [
+        ("ok i choose global tech, 8000", "8000"),  # a product named beside the number
+        ("thieves. where did my 5000 go", "5000"),  # the customer's own money
+        ("an auto debit i never set up took 1000 again", "1000"),  # money taken
+        ("5000 pls", "5000"),  # a bare answer with chat filler
+        ("嗯 3000吧", "3000"),
+        ("扣了我200", "200"),
+    ],
+)
+def test_amounts_the_customer_clearly_means_as_money(text: str, amount: str) -> None:
+    from bot.normalize import find_amounts as _find
+
+    assert [str(v) for _, _, v in _find(text)][:1] == [amount]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["my code is 123456", "482913 pls", "我的验证码 482913", "give me 5 minutes", "top 10 funds",
+     "安心短债 7天", "i have 3 kids", "买沪深300"],
+)
+def test_numbers_that_are_not_money_stay_out(text: str) -> None:
+    from bot.normalize import find_amounts as _find
+
+    assert _find(text) == []
