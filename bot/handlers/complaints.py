@@ -19,6 +19,8 @@ from bot.types import Button, Outgoing
 
 __all__ = [
     "CATEGORIES",
+    "escalation",
+    "unhappy_with_latest_result",
     "TASK",
     "ROUTES",
     "extract_description",
@@ -331,7 +333,7 @@ async def file(turn: Turn, ctx: Context) -> Reply:
         filled = await tasks.fill(turn, ctx)
         return filled if filled is not None else await tasks.resume(ctx)
     if text and _ESCALATE.search(text) and _RESULT.search(text):
-        return [_escalation(ctx)]
+        return [escalation(ctx)]
     if text and _HUMAN.search(text):
         return [_offer_human(ctx)]
     return await tasks.start(TASK, turn, ctx)
@@ -364,7 +366,20 @@ def _category_word(ctx: Context, category: str) -> str:
         return category
 
 
-def _escalation(ctx: Context) -> Outgoing:
+async def unhappy_with_latest_result(turn: Turn, ctx: Context) -> bool:
+    """The customer says they are not satisfied (「不满意」, "not happy") and their most recent
+    complaint has been answered: they mean that answer."""
+    text = turn.message.text
+    if not ctx.customer_id or text.startswith("/") or not _ESCALATE.search(text):
+        return False
+    try:
+        latest = (await ctx.backend.list_complaints(ctx.customer_id)).items[:1]
+    except PlatformError:
+        return False
+    return bool(latest and latest[0].status == "answered")
+
+
+def escalation(ctx: Context) -> Outgoing:
     return Outgoing(
         text=ctx.t("complaints.escalation"),
         buttons=(
@@ -403,7 +418,7 @@ async def status(turn: Turn, ctx: Context) -> Reply:
         text and _ESCALATE.search(text)
     )
     if not ctx.customer_id:
-        return [_escalation(ctx)] if escalate else [Outgoing(text=ctx.t("complaints.need_link"))]
+        return [escalation(ctx)] if escalate else [Outgoing(text=ctx.t("complaints.need_link"))]
     wanted = turn.nlu.first("complaint_id")
     if not wanted and text:
         m = COMPLAINT_ID.search(text)
@@ -426,7 +441,7 @@ async def status(turn: Turn, ctx: Context) -> Reply:
     except PlatformError:
         return [Outgoing(text=ctx.t("complaints.unavailable"))]
     if escalate:
-        return [_escalation(ctx)]
+        return [escalation(ctx)]
     if not found:
         return [
             Outgoing(

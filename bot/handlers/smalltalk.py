@@ -41,6 +41,12 @@ async def affirm(turn: Turn, ctx: Context) -> Reply:
 
 
 async def deny(turn: Turn, ctx: Context) -> Reply:
+    """A "no" with no question pending. 「不满意」 / "not satisfied" right after a complaint was
+    answered is not a plain no: the customer gets the escalation path (QA F17)."""
+    from bot.handlers import complaints
+
+    if await complaints.unhappy_with_latest_result(turn, ctx):
+        return [complaints.escalation(ctx)]
     return [Outgoing(text=ctx.t("smalltalk.deny"), buttons=menu_buttons(ctx))]
 
 

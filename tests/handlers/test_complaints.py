@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from backend_client.client import PlatformClient
-from bot.handlers import complaints
+from bot.handlers import complaints, smalltalk
 from bot.handlers.complaints import extract_description, infer_category
 from tests.handlers.conftest import ChatFactory, CtxFactory, payloads, place_order, texts, turn
 from tests.support.sandbox import SandboxServer
@@ -200,3 +200,25 @@ async def test_unhappy_with_the_result_gets_the_escalation_path_not_a_new_ticket
     reply = await complaints.file(turn("i want to file a complaint", "file_complaint", "en"), en)
     assert "What is the complaint about?" in reply[0].text and "task" in en.state
     assert not (await backend.list_complaints(c["customer_id"])).items
+
+
+async def test_not_satisfied_after_an_answer_gets_the_escalation_path_not_a_plain_no(
+    sandbox: SandboxServer, backend: PlatformClient, make_ctx: CtxFactory
+) -> None:
+    """QA F17: 「不满意」 after the result was pushed was read as a bare "no"."""
+    c = await sandbox.create_customer()
+    ctx = make_ctx("zh", customer_id=c["customer_id"])
+    ticket = await backend.file_complaint(c["customer_id"], "service_attitude", "客服不回消息")
+    before = await smalltalk.deny(turn("不满意", "deny"), ctx)
+    assert "复核" not in before[0].text  # not answered yet: an ordinary no
+    await sandbox.answer_complaint(ticket.complaint_id, "已提醒客服及时回复。")
+    after = await smalltalk.deny(turn("不满意", "deny"), ctx)
+    assert all(step in after[0].text for step in ("复核", "调解", "监管", "法院")), after[0].text
+    assert "/human_handoff" in payloads(after)
+    plain = await smalltalk.deny(turn("不用了", "deny"), ctx)
+    assert "复核" not in plain[0].text
+    en = make_ctx("en", customer_id=c["customer_id"])
+    reply = await smalltalk.deny(turn("no, I'm not satisfied", "deny", "en"), en)
+    assert "mediation" in reply[0].text.lower() or "regulator" in reply[0].text.lower(), reply[0].text
+    unlinked = await smalltalk.deny(turn("不满意", "deny"), make_ctx("zh"))
+    assert "复核" not in unlinked[0].text
