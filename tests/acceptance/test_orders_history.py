@@ -130,7 +130,8 @@ async def test_quiet_hours_follow_the_platforms_clock(stack: Stack) -> None:
     night_order = await _bought(stack, chat, cust, "买200的稳盈货币", "确认")
     # 10:00 on the platform: a notice goes out at once, whatever the bot's own clock says.
     await stack.sandbox.fail_order(day_order, "银行卡余额不足")
-    pushed = await chat.wait_pushed(day_order)
+    pushed = await chat.wait_pushed("银行卡余额不足")
+    assert day_order in pushed.text, pushed.text
     assert "银行卡余额不足" in pushed.text, pushed.text
     # 23:00 on the platform: the failure waits for the morning, a risk warning does not.
     await stack.sandbox.set_clock("2026-11-25T23:00:00+08:00")

@@ -209,7 +209,7 @@ async def test_zh_track_history_and_status_notice(e2e: Stack) -> None:
     history = await chat.say("看看最近的交易记录")
     assert order_id in history.text and "申购" in history.text, history.text
     await e2e.sandbox.set_clock("2026-11-26T10:00:00+08:00")  # the platform confirms the shares
-    pushed = await chat.wait_pushed(order_id)
+    pushed = await chat.wait_pushed(rf"{order_id}[^\n]*已确认")
     assert "已确认" in pushed.text, pushed.text
 
 
@@ -241,7 +241,8 @@ async def test_zh_complaint_filed_and_followed(e2e: Stack) -> None:
     status = await chat.say("我的投诉处理得怎么样了")
     assert complaint_id in status.text and "服务态度" in status.text, status.text
     await e2e.sandbox.answer_complaint(complaint_id, "经核实，已对相关客服进行培训并致歉。")
-    pushed = await chat.wait_pushed(complaint_id)
+    pushed = await chat.wait_pushed("已对相关客服进行培训")
+    assert complaint_id in pushed.text, pushed.text
     assert "已对相关客服进行培训" in pushed.text, pushed.text
 
 
@@ -256,7 +257,8 @@ async def test_en_complaint_filed_and_followed(e2e: Stack) -> None:
     status = await chat.say("what's the status of my complaint?")
     assert ids[0] in status.text and "service attitude" in status.text, status.text
     await e2e.sandbox.answer_complaint(ids[0], "We apologised and retrained the agent.")
-    pushed = await chat.wait_pushed(ids[0])
+    pushed = await chat.wait_pushed("retrained the agent")
+    assert ids[0] in pushed.text, pushed.text
     assert "retrained the agent" in pushed.text, pushed.text
 
 
