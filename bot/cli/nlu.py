@@ -79,6 +79,10 @@ def evaluate(
     )
     typer.echo(f"fallback threshold sweep: best accuracy at {best['threshold']} "
                f"({best['intent_accuracy']:.3f}, OOS recall {best['out_of_scope_recall']:.3f})")  # fmt: skip
+    for row in report["ambiguity_sweep"]:
+        typer.echo(f"  ambiguity_threshold {row['ambiguity_threshold']:.2f} (threshold "
+                   f"{row['threshold']}): accuracy {row['intent_accuracy']:.3f}, OOS recall "
+                   f"{row['out_of_scope_recall']:.3f}, in-scope rejected {row['in_scope_rejected']:.3f}")  # fmt: skip
     for failure in report["failures"]:
         typer.echo(f"  below gate: {failure}", err=True)
     if not report["passed"]:

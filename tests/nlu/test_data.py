@@ -133,3 +133,27 @@ def test_model_hash_covers_config_data_dictionary_and_lock() -> None:
     assert re.fullmatch(r"[0-9a-f]{16}", digest)
     assert digest == nlu_tools.model_hash()
     assert nlu_tools.cached_model_path(digest).name == f"nlu-{digest}.tar.gz"
+
+
+def test_blind_set_uses_agreed_labels_and_its_unseen_part_is_disjoint_from_training(
+    examples: list[nlu_tools.Example],
+) -> None:
+    blind = nlu_tools.load_blind()
+    assert len(blind) >= 600 and {e.lang for e in blind} == {"zh", "en"}
+    assert {e.intent for e in blind} <= INTENTS | {f"faq/{t}" for t in FAQ_TOPICS}
+    # Common phrasings also occur in the training data; the evaluation leaves them out.
+    unseen = nlu_tools.load_blind(unseen_only=True)
+    trained = {nlu_tools.split_key(e.raw) for e in examples if not nlu_tools.is_heldout(e.raw)}
+    assert 350 <= len(unseen) < len(blind)
+    assert not [e.text for e in unseen if nlu_tools.split_key(e.raw) in trained]
+    assert {e.lang for e in unseen} == {"zh", "en"}
+
+
+def test_the_sweep_emulates_both_fallback_settings() -> None:
+    ex = nlu_tools.Example("x", "check_balance", "en", "t", ())
+    tie = nlu_tools.Prediction(ex, "nlu_fallback", "check_balance", 0.6, None, margin=0.03)
+    clear = nlu_tools.Prediction(ex, "check_balance", "check_balance", 0.6, None, margin=0.4)
+    low = nlu_tools.Prediction(ex, "nlu_fallback", "check_balance", 0.2, None, margin=0.4)
+    acc = [nlu_tools._metrics([tie, clear, low], 0.35, a)["intent_accuracy"] for a in (0.0, 0.1)]
+    assert acc == [2 / 3, 1 / 3]
+    assert nlu_tools.fallback_settings()[0] == pytest.approx(0.35)
