@@ -50,16 +50,9 @@ GATE = {
     "out_of_scope_recall": 0.85,
     "amount_accuracy": 0.95,
 }
-# What the current model reaches, less a small margin: tests/nlu fails on a regression below
-# it. The model does not reach GATE yet (see the report); raise this as the data improves.
-FLOOR = {
-    "intent_accuracy": 0.88,
-    "macro_f1": 0.89,
-    "out_of_scope_recall": 0.85,
-    "amount_accuracy": 0.95,
-}
-# The same kind of floor for the blind set (nlu/blind/), which is reported, not gated.
-BLIND_FLOOR = {"intent_accuracy": 0.93, "macro_f1": 0.93, "out_of_scope_recall": 0.9}
+# The blind set (nlu/blind/) is reported beside the gate; tests/nlu fails on a regression below
+# this floor (what the current model reaches, less a small margin).
+BLIND_FLOOR = {"intent_accuracy": 0.94, "macro_f1": 0.94, "out_of_scope_recall": 0.92}
 FALLBACK = "nlu_fallback"
 # A fallback on an out-of-scope message is the right outcome: the bot says it cannot help.
 OOS_LABELS = {"out_of_scope", FALLBACK}

@@ -22,10 +22,8 @@ def test_heldout_evaluation_meets_the_gate(nlu_url: str) -> None:
     assert nlu_tools.summary_line(report) in (nlu_tools.REPORTS / "nlu_summary.txt").read_text()
     assert {"zh", "en"} <= set(report["per_language"])
     assert report["amount_examples"] >= 20
-    # the agreed gate (nlu_tools.GATE) is not reached yet: report it, fail on a regression
-    print("  below the agreed gate:", report["failures"])
-    passed, failures = nlu_tools.gate(report, nlu_tools.FLOOR)
-    assert passed, failures
+    # the agreed gate (nlu_tools.GATE), overall and per language
+    assert report["passed"], report["failures"]
     # The blind set (written without seeing the training data) is evaluated and reported too.
     blind = report["blind"]
     print("  blind set:", json.dumps({k: v for k, v in blind.items() if k not in ("errors",)}))
