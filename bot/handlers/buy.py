@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,14 @@ from bot.types import Button, Outgoing
 __all__ = ["TASK", "product_name", "extract_product", "risk_mismatch_text"]
 
 _REQUEST_INTENTS = {"buy_product", "redeem_product", "inform", "product_info"}
+
+# "-5000", "负五千": a negative amount is asked about again, never read as positive.
+_NEGATIVE = re.compile(
+    r"(?:^|[^\w])[-−负]\s*[\d一二两三四五六七八九十百千万]"
+    # "买0元短债", "¥0": zero yuan
+    r"|(?<![\d.])0+(?:\.0+)?\s*(?:元|块|yuan\b|rmb\b)|[¥￥]\s*0+(?:\.0+)?(?![\d.])",
+    re.I,
+)
 
 
 async def product_name(ctx: Context, code: str) -> str:
@@ -47,7 +56,12 @@ async def _extract_amount(nlu: Understanding, ctx: Context, _slots: dict[str, An
     if not nlu.text or nlu.text.startswith("/"):
         return None
     parsed = values.parse_number(nlu.text)
-    if parsed is None or parsed[1] == "shares" or parsed[0] <= 0:
+    if (parsed is not None and parsed[1] != "shares" and parsed[0] <= 0) or _NEGATIVE.search(
+        nlu.text
+    ):
+        ctx.extras["amount_not_positive"] = True  # the question that follows says why (QA F12)
+        return None
+    if parsed is None or parsed[1] == "shares":
         return None
     return str(parsed[0])
 
@@ -72,6 +86,8 @@ async def _ask_amount(ctx: Context, slots: dict[str, Any]) -> Reply:
     code = slots.get("product")
     minimum = next((p.min_amount for p in await values.catalog(ctx) if p.code == code), None)
     text = ctx.t("buy.ask_amount", product=await product_name(ctx, str(code)))
+    if ctx.extras.pop("amount_not_positive", False):
+        text = ctx.t("buy.amount_not_positive") + text
     if minimum is not None:
         text += ctx.t("buy.minimum", minimum=money(minimum, ctx.lang))
     return [Outgoing(text=text)]

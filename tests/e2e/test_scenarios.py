@@ -319,3 +319,18 @@ async def test_products_and_product_info(
     for word in expect:
         assert word in info.text, info.text
     assert DISCLAIMER[lang] in info.text
+
+
+async def test_zero_or_negative_amount_is_asked_again_with_the_reason(e2e: Stack) -> None:
+    """QA F12: 「0」 or 「-5000」 was met with the bare amount question again."""
+    chat = e2e.chat()
+    cust = await e2e.linked(chat)
+    out = await chat.say("我想买安心短债")
+    assert "多少" in out.text and "大于 0" not in out.text, out.text
+    for typed in ("0", "-5000", "0元"):
+        out = await chat.say(typed)
+        assert "金额需大于 0" in out.text and "多少" in out.text, out.text
+        assert "/confirm" not in out.payloads
+    out = await chat.say("5000")
+    assert "¥5,000.00" in out.text and "/confirm" in out.payloads, out.text
+    assert await e2e.orders(cust) == []
