@@ -321,17 +321,20 @@ def _load_examples(path: Path) -> list[Example]:
     return out
 
 
-def load_blind(unseen_only: bool = False) -> list[Example]:
+def load_blind() -> list[Example]:
     """The blind set (nlu/blind/*.yml): utterances written by someone who had not seen the
-    training data (outside nlu/data, so outside the model hash too). Common phrasings ("talk to a
-    human") turn up in the training data as well; ``unseen_only`` drops those."""
+    training data (outside nlu/data, so outside the model hash too)."""
     out: list[Example] = []
     for path in sorted(BLIND_DIR.glob("*.yml")):
         out.extend(_load_examples(path))
-    if unseen_only:
-        trained = {split_key(e.raw) for e in load_examples() if not is_heldout(e.raw)}
-        out = [e for e in out if split_key(e.raw) not in trained]
     return out
+
+
+def unseen(examples: list[Example]) -> list[Example]:
+    """Those of ``examples`` that are not in the training split (common phrasings such as
+    "talk to a human" turn up in both)."""
+    trained = {split_key(e.raw) for e in load_examples() if not is_heldout(e.raw)}
+    return [e for e in examples if split_key(e.raw) not in trained]
 
 
 # --------------------------------------------------------------------------- training
@@ -695,6 +698,31 @@ def _metrics(
     }
 
 
+def _scorecard(preds: list[Prediction], overall: dict[str, Any]) -> dict[str, Any]:
+    """Per-language figures, confusions and the misread examples of one evaluation set
+    (``overall`` is ``_metrics(preds)``; its pairs are consumed)."""
+    per_lang: dict[str, Any] = {}
+    for lang in sorted({p.example.lang for p in preds}):
+        m = _metrics([p for p in preds if p.example.lang == lang])
+        per_lang[lang] = {
+            k: m[k] for k in ("n", "intent_accuracy", "macro_f1", "out_of_scope_recall")
+        }
+    confusions = Counter((g, q) for g, q in overall.pop("_pairs") if g != q)
+    errors = [
+        {"text": p.example.text, "lang": p.example.lang, "expected": p.example.intent,
+         "got": p.intent, "confidence": round(p.confidence, 3)}
+        for p in preds if _scored(_collapse(p.example.intent), _collapse(p.intent)) != _collapse(p.example.intent)
+        or (p.example.intent.startswith("faq/") and p.intent.startswith("faq/") and p.intent != p.example.intent)
+    ]  # fmt: skip
+    return {
+        "per_language": per_lang,
+        "confusions": [
+            {"expected": g, "got": q, "count": c} for (g, q), c in confusions.most_common()
+        ],
+        "errors": errors,
+    }
+
+
 def evaluate(url: str, log: Log = _stderr) -> dict[str, Any]:
     """Evaluate the held-out split against the server; writes the reports; returns the report."""
     examples = load_heldout()
@@ -703,12 +731,7 @@ def evaluate(url: str, log: Log = _stderr) -> dict[str, Any]:
     preds = predict(url, examples, log)
     elapsed = time.monotonic() - started
     overall = _metrics(preds)
-    per_lang: dict[str, Any] = {}
-    for lang in sorted({p.example.lang for p in preds}):
-        m = _metrics([p for p in preds if p.example.lang == lang])
-        per_lang[lang] = {
-            k: m[k] for k in ("n", "intent_accuracy", "macro_f1", "out_of_scope_recall")
-        }
+    card = _scorecard(preds, overall)
     # amounts: the normalised value the bot would use (model + pattern fallback)
     amount_rows = [(p, expected_amount(p.example)) for p in preds]
     amount_rows = [(p, e) for p, e in amount_rows if e is not None]
@@ -722,13 +745,6 @@ def evaluate(url: str, log: Log = _stderr) -> dict[str, Any]:
     faq_ok = sum(1 for p in faq if p.intent == p.example.intent)
     faq_given_faq = [p for p in faq if p.intent.startswith("faq/")]
     faq_topic_ok = sum(1 for p in faq_given_faq if p.intent == p.example.intent)
-    confusions = Counter((g, q) for g, q in overall.pop("_pairs") if g != q)
-    errors = [
-        {"text": p.example.text, "lang": p.example.lang, "expected": p.example.intent,
-         "got": p.intent, "confidence": round(p.confidence, 3)}
-        for p in preds if _scored(_collapse(p.example.intent), _collapse(p.intent)) != _collapse(p.example.intent)
-        or (p.example.intent.startswith("faq/") and p.intent.startswith("faq/") and p.intent != p.example.intent)
-    ]  # fmt: skip
     # What the FallbackClassifier's two settings would have given on these predictions
     # (emulated from the ranking; the client's own rules, e.g. keyboard mashing, are left out).
     threshold, ambiguity = fallback_settings()
@@ -751,7 +767,7 @@ def evaluate(url: str, log: Log = _stderr) -> dict[str, Any]:
         "macro_f1": overall["macro_f1"],
         "out_of_scope_recall": overall["out_of_scope_recall"],
         "in_scope_rejected": overall["in_scope_rejected"],
-        "per_language": per_lang,
+        "per_language": card["per_language"],
         "amount_accuracy": amount_ok / len(amount_rows) if amount_rows else 0.0,
         "amount_examples": len(amount_rows),
         "amount_misses": amount_misses,
@@ -759,44 +775,29 @@ def evaluate(url: str, log: Log = _stderr) -> dict[str, Any]:
         "faq_topic_accuracy": faq_topic_ok / len(faq_given_faq) if faq_given_faq else 0.0,
         "faq_examples": len(faq),
         "per_intent": overall["per_intent"],
-        "confusions": [
-            {"expected": g, "got": q, "count": c} for (g, q), c in confusions.most_common()
-        ],
-        "errors": errors,
+        "confusions": card["confusions"],
+        "errors": card["errors"],
         "threshold_sweep": sweep,
         "ambiguity_sweep": ambiguity_sweep,
         "gate": GATE,
     }
     report["passed"], report["failures"] = gate(report)
-    blind = load_blind(unseen_only=True)
+    everything = load_blind()
+    blind = unseen(everything)
     if blind:
         # Reported, not gated: the held-out split shares its writers with the training data;
         # the blind set does not, so it is the closer estimate of what new customers get.
         log(f"nlu: evaluating {len(blind)} blind-set examples")
         bpreds = predict(url, blind, log)
         bm = _metrics(bpreds)
-        bpairs = Counter((g, q) for g, q in bm.pop("_pairs") if g != q)
         report["blind"] = {
             "n": bm["n"],
-            "skipped_as_trained": len(load_blind()) - bm["n"],
+            "skipped_as_trained": len(everything) - bm["n"],
             "intent_accuracy": bm["intent_accuracy"],
             "macro_f1": bm["macro_f1"],
             "out_of_scope_recall": bm["out_of_scope_recall"],
-            "per_language": {
-                lang: {k: m[k] for k in ("n", "intent_accuracy", "macro_f1", "out_of_scope_recall")}
-                for lang in sorted({p.example.lang for p in bpreds})
-                for m in [_metrics([p for p in bpreds if p.example.lang == lang])]
-            },
-            "confusions": [
-                {"expected": g, "got": q, "count": c} for (g, q), c in bpairs.most_common(30)
-            ],
-            "errors": [
-                {"text": p.example.text, "lang": p.example.lang, "expected": p.example.intent,
-                 "got": p.intent, "confidence": round(p.confidence, 3)}
-                for p in bpreds if _scored(_collapse(p.example.intent), _collapse(p.intent))
-                != _collapse(p.example.intent)
-            ],
-        }  # fmt: skip
+            **_scorecard(bpreds, bm),
+        }
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "nlu_intent_report.json").write_text(
         json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8"

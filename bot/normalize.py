@@ -25,6 +25,7 @@ __all__ = [
     "find_products",
     "find_shares",
     "format_decimal",
+    "names_non_positive_amount",
     "normalise_entity",
     "parse_amount",
     "parse_chinese_number",
@@ -285,6 +286,20 @@ _EDGE_FILLER = re.compile(
     r"[\s,，。.!！~]*(?:lol|pls|plz|please|thx|thanks|ok|吧|啊|哈+|呗|呀|哦|就行)?[\s,，。.!！~]*$",
     re.I,
 )
+
+
+# "-5000", "负五千", "买0元短债", "¥0": an amount that is not above zero.
+_NOT_POSITIVE = re.compile(
+    r"(?:^|[^\w])[-−负]\s*[\d一二两三四五六七八九十百千万]"
+    r"|(?<![\d.])0+(?:\.0+)?\s*(?:元|块|yuan\b|rmb\b)|[¥￥]\s*0+(?:\.0+)?(?![\d.])",
+    re.I,
+)
+
+
+def names_non_positive_amount(text: str) -> bool:
+    """True when the text gives a zero or negative amount, which parse_amount and find_amounts
+    refuse (they never read "-5000" as 5000): the caller can say why it asks again."""
+    return bool(_NOT_POSITIVE.search(unicodedata.normalize("NFKC", text)))
 
 
 def cn_only_text(num: str) -> bool:

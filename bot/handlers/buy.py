@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +13,7 @@ from bot.dialogue.types import Context, Reply, Understanding
 from bot.locales import date as fmt_date
 from bot.locales import money
 from bot.locales import shares as fmt_shares
+from bot.normalize import names_non_positive_amount
 from bot.security.stepup import ChallengeSpec
 from bot.types import Button, Outgoing
 
@@ -21,13 +21,6 @@ __all__ = ["TASK", "product_name", "extract_product", "risk_mismatch_text"]
 
 _REQUEST_INTENTS = {"buy_product", "redeem_product", "inform", "product_info"}
 
-# "-5000", "负五千": a negative amount is asked about again, never read as positive.
-_NEGATIVE = re.compile(
-    r"(?:^|[^\w])[-−负]\s*[\d一二两三四五六七八九十百千万]"
-    # "买0元短债", "¥0": zero yuan
-    r"|(?<![\d.])0+(?:\.0+)?\s*(?:元|块|yuan\b|rmb\b)|[¥￥]\s*0+(?:\.0+)?(?![\d.])",
-    re.I,
-)
 
 
 async def product_name(ctx: Context, code: str) -> str:
@@ -56,14 +49,12 @@ async def _extract_amount(nlu: Understanding, ctx: Context, _slots: dict[str, An
     if not nlu.text or nlu.text.startswith("/"):
         return None
     parsed = values.parse_number(nlu.text)
-    if (parsed is not None and parsed[1] != "shares" and parsed[0] <= 0) or _NEGATIVE.search(
-        nlu.text
-    ):
+    if parsed is not None and parsed[1] == "shares":
+        return None
+    if (parsed is not None and parsed[0] <= 0) or names_non_positive_amount(nlu.text):
         ctx.extras["amount_not_positive"] = True  # the question that follows says why (QA F12)
         return None
-    if parsed is None or parsed[1] == "shares":
-        return None
-    return str(parsed[0])
+    return None if parsed is None else str(parsed[0])
 
 
 async def _ask_product(ctx: Context, _slots: dict[str, Any]) -> Reply:

@@ -257,3 +257,14 @@ def test_numbers_that_are_not_money_stay_out(text: str) -> None:
     from bot.normalize import find_amounts as _find
 
     assert _find(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("买0元短债", True), ("-5000", True), ("负五千", True), ("¥0", True), ("－5000", True),
+     ("买5000", False), ("2026-11-25", False), ("covid-19", False), ("10元", False)],
+)
+def test_zero_and_negative_amounts_are_recognised_to_say_why(text: str, expected: bool) -> None:
+    from bot.normalize import names_non_positive_amount
+
+    assert names_non_positive_amount(text) is expected
